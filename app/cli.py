@@ -1,0 +1,75 @@
+"""The `receptionist` command: serve, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.config import ConfigError, Settings, load_settings
+from app.logging import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.server import ReceptionistServer
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host="0.0.0.0",
+        port=settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,  # base64 audio barely compresses; deflate costs CPU and RAM
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.drain_seconds) + 5,
+    )
+    ReceptionistServer(config).run()
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from app.db.embedded import EmbeddedPostgres
+    from app.db.engine import upgrade
+
+    async def run() -> None:
+        embedded = None
+        url = settings.database_url
+        if url is None:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            url = await embedded.start()
+        try:
+            await upgrade(url)
+        finally:
+            if embedded is not None:
+                await embedded.stop()
+
+    asyncio.run(run())
+    log.info("migrated", target="head")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="receptionist", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the service (uvicorn on PORT, default 5050)")
+    commands.add_parser("migrate", help="upgrade the database schema to the latest version")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"receptionist: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "serve":
+        return _serve(settings)
+    return _migrate(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Settings read from the environment and an optional `.env` file; secrets never printed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class RecordingDisclosure(StrEnum):
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class ConfigError(Exception):
+    """A setting has a value we cannot run with; the message is one line naming the variable."""
+
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    port: int = Field(default=5050, ge=1, le=65535)
+    public_base_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+
+    openai_api_key: SecretStr | None = None
+    openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
+    openai_realtime_model: str = "gpt-realtime-2"
+    openai_voice: str = "marin"
+    openai_transcription_model: str = "gpt-4o-mini-transcribe"
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_phone_number: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+
+    business_api_base: str | None = None
+    business_api_token: SecretStr | None = None
+    business_profile: Path = Path("prompts/business.toml")
+    tool_timeout_seconds: PositiveSeconds = 3.0
+
+    human_transfer_number: str | None = None
+    max_call_seconds: int = Field(default=600, ge=30)
+    idle_prompt_seconds: PositiveSeconds = 10.0
+    idle_hangup_seconds: PositiveSeconds = 10.0
+    recording_disclosure: RecordingDisclosure = RecordingDisclosure.AUTO
+    max_concurrent_calls: int = Field(default=50, ge=1)
+    stream_token_ttl_seconds: PositiveSeconds = 60.0
+    preconnect_ttl_seconds: PositiveSeconds = 8.0
+    drain_seconds: PositiveSeconds = 60.0
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.AUTO
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://receptionist.fly.dev")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        return normalise_database_url(value)
+
+    @field_validator("openai_realtime_url")
+    @classmethod
+    def _realtime_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value
+
+    @field_validator("twilio_api_base", "business_api_base")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("openai_api_key", "twilio_auth_token", "business_api_token", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator(
+        "twilio_account_sid", "twilio_phone_number", "human_transfer_number", mode="before"
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+def normalise_database_url(value: str) -> str:
+    """Accept postgres:// and postgresql:// (with or without a driver) and target asyncpg."""
+    parts = urlsplit(value)
+    scheme = parts.scheme
+    if scheme not in ("postgres", "postgresql", "postgresql+asyncpg"):
+        raise ValueError("must be a postgres:// or postgresql:// URL")
+    if not parts.netloc and "host=" not in parts.query:
+        raise ValueError("must name a host, e.g. postgresql://user:password@host:5432/dbname")
+    try:
+        parts.port  # noqa: B018  (raises ValueError on a non-numeric port)
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    return "postgresql+asyncpg://" + value.split("://", 1)[1]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning any validation failure into a one-line ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid {name}: {message}") from None

@@ -1,0 +1,95 @@
+"""The tables staff read with SQL (the migrations create them; this mirrors them for queries)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("call_sid", Text, nullable=False, unique=True),
+    Column("account_sid", Text),
+    Column("from_number", Text),
+    Column("to_number", Text),
+    Column("from_state", Text),
+    Column("from_city", Text),
+    Column("from_country", Text),
+    Column("direction", Text),
+    Column("twilio_status", Text),
+    Column("stream_sid", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", Text),
+    Column("model", Text),
+    Column("input_tokens", Integer, nullable=False, server_default="0"),
+    Column("output_tokens", Integer, nullable=False, server_default="0"),
+    Column("input_audio_tokens", Integer, nullable=False, server_default="0"),
+    Column("output_audio_tokens", Integer, nullable=False, server_default="0"),
+    Column("cached_tokens", Integer, nullable=False, server_default="0"),
+    Column("estimated_cost_usd", Numeric(10, 4)),
+    Column("greeting_ms", Integer),
+)
+
+transcript_turns = Table(
+    "transcript_turns",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("call_sid", Text, ForeignKey("calls.call_sid", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("speaker", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("interrupted", Boolean, nullable=False, server_default="false"),
+    Column("offset_ms", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+tool_calls = Table(
+    "tool_calls",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("call_sid", Text, ForeignKey("calls.call_sid", ondelete="CASCADE"), nullable=False),
+    Column("tool_call_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("arguments", JSONB, nullable=False),
+    Column("result", JSONB, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("offset_ms", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+call_outcomes = Table(
+    "call_outcomes",
+    metadata,
+    Column("call_sid", Text, ForeignKey("calls.call_sid", ondelete="CASCADE"), primary_key=True),
+    Column("outcome", Text, nullable=False),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+    Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+OUTCOMES = (
+    "booked",
+    "transferred",
+    "transfer_failed",
+    "message_taken",
+    "info_provided",
+    "no_resolution",
+    "abandoned",
+)

@@ -1,0 +1,150 @@
+"""Settings: every documented variable is read; bad values stop start-up with one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, LogFormat, RecordingDisclosure, Settings, load_settings
+
+ALL = {
+    "PORT": "6000",
+    "PUBLIC_BASE_URL": "https://rx.example.com/",
+    "DATABASE_URL": "postgres://u:p@db.internal:5432/rx",
+    "DATA_DIR": "/var/lib/rx",
+    "OPENAI_API_KEY": "sk-test-123",
+    "OPENAI_REALTIME_URL": "ws://127.0.0.1:9999/v1/realtime",
+    "OPENAI_REALTIME_MODEL": "gpt-realtime-mini",
+    "OPENAI_VOICE": "cedar",
+    "TWILIO_ACCOUNT_SID": "AC123",
+    "TWILIO_AUTH_TOKEN": "tok",
+    "TWILIO_PHONE_NUMBER": "+15550001111",
+    "TWILIO_API_BASE": "http://127.0.0.1:9998",
+    "BUSINESS_API_BASE": "http://127.0.0.1:9997/api/",
+    "BUSINESS_API_TOKEN": "biz",
+    "HUMAN_TRANSFER_NUMBER": "+15550002222",
+    "MAX_CALL_SECONDS": "300",
+    "LOG_LEVEL": "debug",
+    "LOG_FORMAT": "json",
+    "TOOL_TIMEOUT_SECONDS": "2.5",
+    "IDLE_PROMPT_SECONDS": "8",
+    "IDLE_HANGUP_SECONDS": "6",
+    "RECORDING_DISCLOSURE": "always",
+    "MAX_CONCURRENT_CALLS": "20",
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No inherited variable and no stray .env file influence the test."""
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def test_defaults_without_environment(clean_env: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.port == 5050
+    assert s.database_url is None and s.embedded_database
+    assert s.data_dir == Path(".data")
+    assert s.openai_api_key is None
+    assert s.openai_realtime_url == "wss://api.openai.com/v1/realtime"
+    assert s.twilio_api_base == "https://api.twilio.com"
+    assert s.max_call_seconds == 600
+    assert s.business_api_base is None
+
+
+def test_every_documented_variable_is_parsed(clean_env: pytest.MonkeyPatch) -> None:
+    for k, v in ALL.items():
+        clean_env.setenv(k, v)
+    s = load_settings()
+    assert s.port == 6000
+    assert s.public_base_url == "https://rx.example.com"
+    assert s.database_url == "postgresql+asyncpg://u:p@db.internal:5432/rx"
+    assert s.data_dir == Path("/var/lib/rx")
+    assert s.openai_api_key is not None and s.openai_api_key.get_secret_value() == "sk-test-123"
+    assert s.openai_realtime_url == "ws://127.0.0.1:9999/v1/realtime"
+    assert s.openai_realtime_model == "gpt-realtime-mini"
+    assert s.openai_voice == "cedar"
+    assert s.twilio_account_sid == "AC123"
+    assert s.twilio_auth_token is not None and s.twilio_auth_token.get_secret_value() == "tok"
+    assert s.twilio_phone_number == "+15550001111"
+    assert s.twilio_api_base == "http://127.0.0.1:9998"
+    assert s.business_api_base == "http://127.0.0.1:9997/api"
+    assert s.business_api_token is not None
+    assert s.human_transfer_number == "+15550002222"
+    assert s.max_call_seconds == 300
+    assert s.log_level == "DEBUG"
+    assert s.log_format is LogFormat.JSON
+    assert s.tool_timeout_seconds == 2.5
+    assert s.idle_prompt_seconds == 8 and s.idle_hangup_seconds == 6
+    assert s.recording_disclosure is RecordingDisclosure.ALWAYS
+    assert s.max_concurrent_calls == 20
+
+
+def test_env_file_is_read(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MAX_CALL_SECONDS=120\nOPENAI_VOICE=alloy\n")
+    s = load_settings()
+    assert (s.max_call_seconds, s.openai_voice) == (120, "alloy")
+
+
+def test_secrets_never_appear_in_repr(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("OPENAI_API_KEY", "sk-very-secret")
+    clean_env.setenv("TWILIO_AUTH_TOKEN", "twilio-secret")
+    text = repr(load_settings())
+    assert "sk-very-secret" not in text and "twilio-secret" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("MAX_CALL_SECONDS", "ten", "MAX_CALL_SECONDS"),
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL"),
+        ("DATABASE_URL", "postgres://host:notaport/db", "DATABASE_URL"),
+        ("PORT", "70000", "PORT"),
+        ("PUBLIC_BASE_URL", "rx.example.com", "PUBLIC_BASE_URL"),
+        ("OPENAI_REALTIME_URL", "https://api.openai.com", "OPENAI_REALTIME_URL"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL"),
+        ("RECORDING_DISCLOSURE", "sometimes", "RECORDING_DISCLOSURE"),
+        ("TOOL_TIMEOUT_SECONDS", "-1", "TOOL_TIMEOUT_SECONDS"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_variable(
+    clean_env: pytest.MonkeyPatch, name: str, value: str, needle: str
+) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert needle in message and "\n" not in message
+
+
+@pytest.mark.parametrize("form", ["postgres://u@h/db", "postgresql://u@h/db"])
+def test_both_postgres_url_forms_are_normalised_for_asyncpg(
+    clean_env: pytest.MonkeyPatch, form: str
+) -> None:
+    clean_env.setenv("DATABASE_URL", form)
+    assert load_settings().database_url == "postgresql+asyncpg://u@h/db"
+
+
+def test_cli_bad_value_exits_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "MAX_CALL_SECONDS": "abc", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "MAX_CALL_SECONDS" in lines[0]
+    assert "Traceback" not in proc.stderr
