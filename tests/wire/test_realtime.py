@@ -1,0 +1,162 @@
+"""OpenAI Realtime GA codec: server events parsed, client events valid per the openai package."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from app.call import events as E
+from app.config import load_settings
+from app.realtime.session import session_config
+from app.testing.realtime_validation import validate_client_event
+from app.wire import realtime as rt
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 159, 160, 161])
+def test_b64_decoded_len_matches_real_decoding(n: int) -> None:
+    payload = base64.b64encode(bytes(range(256))[:n] if n <= 256 else b"").decode()
+    assert rt.b64_decoded_len(payload) == n
+
+
+def ev(**fields: object) -> bytes:
+    return orjson.dumps(fields)
+
+
+def test_audio_delta_and_transcripts() -> None:
+    delta = base64.b64encode(b"\xff" * 160).decode()
+    a = rt.parse_server_event(
+        ev(
+            type="response.output_audio.delta",
+            event_id="e",
+            response_id="r",
+            item_id="i",
+            output_index=0,
+            content_index=0,
+            delta=delta,
+        ),
+        3,
+    )
+    assert a == E.AgentAudio(3, "r", "i", delta, 160)
+    t = rt.parse_server_event(
+        ev(
+            type="response.output_audio_transcript.done",
+            event_id="e",
+            response_id="r",
+            item_id="i",
+            output_index=0,
+            content_index=0,
+            transcript="Hello",
+        ),
+        4,
+    )
+    assert t == E.AgentTranscriptDone(4, "r", "i", "Hello")
+
+
+def test_vad_and_caller_transcription() -> None:
+    assert rt.parse_server_event(
+        ev(type="input_audio_buffer.speech_started", event_id="e", audio_start_ms=1, item_id="c"), 1
+    ) == E.SpeechStarted(1, "c")
+    assert rt.parse_server_event(
+        ev(type="input_audio_buffer.speech_stopped", event_id="e", audio_end_ms=2, item_id="c"), 2
+    ) == E.SpeechStopped(2, "c")
+    assert rt.parse_server_event(
+        ev(
+            type="conversation.item.input_audio_transcription.completed",
+            event_id="e",
+            item_id="c",
+            content_index=0,
+            transcript="hi",
+        ),
+        3,
+    ) == E.CallerTranscript(3, "c", "hi")
+
+
+def test_function_call_only_when_its_item_is_complete() -> None:
+    item = {
+        "type": "function_call",
+        "status": "completed",
+        "call_id": "call_1",
+        "name": "lookup_hours",
+        "arguments": "{}",
+        "id": "i",
+    }
+    done = ev(
+        type="response.output_item.done", event_id="e", response_id="r", output_index=0, item=item
+    )
+    assert rt.parse_server_event(done, 5) == E.FunctionCallRequested(
+        5, "r", "call_1", "lookup_hours", "{}"
+    )
+    cut = ev(
+        type="response.output_item.done",
+        event_id="e",
+        response_id="r",
+        output_index=0,
+        item={**item, "status": "incomplete", "arguments": '{"da'},
+    )
+    assert rt.parse_server_event(cut, 5) is None
+
+
+def test_response_done_usage_and_errors() -> None:
+    usage = {
+        "total_tokens": 50,
+        "input_tokens": 30,
+        "output_tokens": 20,
+        "input_token_details": {"audio_tokens": 20, "text_tokens": 10, "cached_tokens": 4},
+        "output_token_details": {"audio_tokens": 15, "text_tokens": 5},
+    }
+    done = rt.parse_server_event(
+        ev(
+            type="response.done",
+            event_id="e",
+            response={"id": "r", "status": "completed", "output": [], "usage": usage},
+        ),
+        9,
+    )
+    assert done == E.ResponseDone(9, "r", "completed", E.Usage(30, 20, 20, 15, 4))
+    err = rt.parse_server_event(
+        ev(
+            type="error",
+            event_id="e",
+            error={"type": "invalid_request_error", "code": "bad", "message": "nope"},
+        ),
+        1,
+    )
+    assert err == E.ModelError(1, "bad", "nope")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[]",
+        b'{"type":"response.output_audio.delta"}',
+        b'{"type":"rate_limits.updated"}',
+    ],
+)
+def test_malformed_or_uninteresting_server_events_give_none(raw: bytes) -> None:
+    assert rt.parse_server_event(raw, 0) is None
+
+
+def test_every_client_event_we_send_validates_against_the_openai_types() -> None:
+    settings = load_settings(_env_file=None)
+    tool = {
+        "type": "function",
+        "name": "lookup_hours",
+        "description": "Hours.",
+        "parameters": {"type": "object", "properties": {}, "required": []},
+    }
+    sent = [
+        rt.session_update(session_config(settings, "Be nice.", [tool])),
+        rt.append_audio("//79"),
+        rt.response_create(),
+        rt.response_cancel(),
+        rt.truncate("item_1", 1234),
+        rt.function_output("call_1", '{"ok":true}'),
+        rt.message("system", "Wrap up."),
+        rt.message("user", "Hi"),
+        rt.message("assistant", "Hello!"),
+    ]
+    for message in sent:
+        assert validate_client_event(message) == [], message
