@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -147,7 +148,9 @@ def normalise_database_url(value: str) -> str:
         parts.port  # noqa: B018  (raises ValueError on a non-numeric port)
     except ValueError as exc:
         raise ValueError("has an invalid port") from exc
-    return "postgresql+asyncpg://" + value.split("://", 1)[1]
+    url = "postgresql+asyncpg://" + value.split("://", 1)[1]
+    # libpq's sslmode= (as `fly postgres attach` writes it) is spelled ssl= for asyncpg.
+    return re.sub(r"([?&])sslmode=", r"\1ssl=", url)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -132,6 +132,11 @@ def test_both_postgres_url_forms_are_normalised_for_asyncpg(
     assert load_settings().database_url == "postgresql+asyncpg://u@h/db"
 
 
+def test_libpq_sslmode_is_spelled_for_asyncpg(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("DATABASE_URL", "postgres://u:p@db.flycast:5432/rx?sslmode=disable")
+    assert load_settings().database_url == "postgresql+asyncpg://u:p@db.flycast:5432/rx?ssl=disable"
+
+
 def test_cli_bad_value_exits_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "MAX_CALL_SECONDS": "abc", "HOME": str(tmp_path)}
     proc = subprocess.run(

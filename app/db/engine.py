@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +11,21 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def project_root() -> Path:
+    """The directory holding alembic.ini and migrations/.
+
+    RECEPTIONIST_HOME if set (the container image sets it to /app), else the working directory
+    if it holds alembic.ini, else the source checkout this module lives in (an editable install).
+    A regular install puts this module in site-packages, so the checkout guess alone would fail.
+    """
+    home = os.environ.get("RECEPTIONIST_HOME")
+    if home:
+        return Path(home).resolve()
+    cwd = Path.cwd()
+    if (cwd / "alembic.ini").is_file():
+        return cwd
+    return Path(__file__).resolve().parents[2]
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -19,6 +34,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=10,
         pool_pre_ping=True,
+        pool_recycle=600,  # managed Postgres proxies (Fly) cut connections older than that
         pool_timeout=5,
         # Fail fast when the server is gone, so /readyz and the writer notice quickly.
         connect_args={"timeout": 5, "command_timeout": 10},
@@ -26,8 +42,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    root = project_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
