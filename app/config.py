@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     tool_timeout_seconds: PositiveSeconds = 3.0
 
     human_transfer_number: str | None = None
-    max_call_seconds: int = Field(default=600, ge=30)
+    max_call_seconds: int = Field(default=600, ge=5)
     idle_prompt_seconds: PositiveSeconds = 10.0
     idle_hangup_seconds: PositiveSeconds = 10.0
     recording_disclosure: RecordingDisclosure = RecordingDisclosure.AUTO

@@ -49,6 +49,9 @@ RECONNECTED = (
 DTMF_ZERO = "The caller pressed 0 on the keypad: they want a person. Offer to transfer them now."
 
 
+RESPONSE_WAIT_MS = 5_000  # how long a requested response may take to start
+
+
 class Phase(Enum):
     LIVE = "live"
     ENDING = "ending"  # a goodbye is playing; the call ends when it has been heard
@@ -110,6 +113,7 @@ class CallMachine:
     _model_up: bool = True
     _caller_spoke: bool = False
     _tool_ok_names: set[str] = field(default_factory=set)
+    _awaiting_response_since: int | None = None
 
     def __post_init__(self) -> None:
         self.transcript = Transcript(self.config.first_seq, history=list(self.config.history))
@@ -120,6 +124,13 @@ class CallMachine:
     def handle(self, event: E.Event) -> list[A.Action]:
         if self.phase is Phase.ENDED:
             return []
+        actions = self._handle(event)
+        if any(isinstance(a, A.CreateResponse) for a in actions):
+            # Until the model confirms the response, the agent counts as about to speak.
+            self._awaiting_response_since = event.at_ms
+        return actions
+
+    def _handle(self, event: E.Event) -> list[A.Action]:
         match event:
             case E.CallerAudio():
                 # The hot path: forward untouched, unless the model socket is being replaced.
@@ -143,6 +154,7 @@ class CallMachine:
                 return self._caller_transcript(event)
             case E.ResponseCreated():
                 self.active_response = event.response_id
+                self._awaiting_response_since = None
                 return []
             case E.AgentTranscriptDelta():
                 turn = self.transcript.agent.get(event.item_id)
@@ -188,11 +200,17 @@ class CallMachine:
         idle = self._idle_deadline()
         if idle is not None:
             deadlines.append(idle)
+        if self._awaiting_response_since is not None:
+            deadlines.append(self._awaiting_response_since + RESPONSE_WAIT_MS)
         return min(deadlines)
 
     @property
     def agent_speaking(self) -> bool:
-        return self.active_response is not None or self.playback.playing
+        return (
+            self.active_response is not None
+            or self.playback.playing
+            or self._awaiting_response_since is not None
+        )
 
     # --- Twilio events ---------------------------------------------------------------------
 
@@ -319,6 +337,7 @@ class CallMachine:
     def _model_disconnected(self, event: E.ModelDisconnected) -> list[A.Action]:
         self._model_up = False
         self.active_response = None
+        self._awaiting_response_since = None
         if self._reconnects >= self.config.max_model_reconnects:
             return self._end(event.at_ms, "model_failure", handoff="human")
         self._reconnects += 1
@@ -381,6 +400,12 @@ class CallMachine:
         if self.start_ms is None:
             return []
         actions: list[A.Action] = []
+        waiting = self._awaiting_response_since
+        if waiting is not None and at_ms >= waiting + RESPONSE_WAIT_MS:
+            # The model never started the response we asked for: stop waiting for it.
+            self._awaiting_response_since = None
+            if not self.agent_speaking:
+                actions += self._after_speech(at_ms)
         cap = self.start_ms + self.config.max_call_ms
         if self._ending_since_ms is not None and at_ms >= (
             self._ending_since_ms + self.config.goodbye_grace_ms

@@ -45,6 +45,12 @@ calls = Table(
     Column("cached_tokens", Integer, nullable=False, server_default="0"),
     Column("estimated_cost_usd", Numeric(10, 4)),
     Column("greeting_ms", Integer),
+    Column("transfer_status", Text),
+    Column("transfer_reason", Text),
+    Column("transfer_summary", Text),
+    Column("transfer_requested_at", DateTime(timezone=True)),
+    Column("dial_call_status", Text),
+    Column("recording_disclosed", Boolean),
 )
 
 transcript_turns = Table(

@@ -1,0 +1,165 @@
+"""Twilio's follow-up requests about a call: stream ended, status, and the warm transfer.
+
+Each answer is decided from the database (after this instance's own pending writes are in),
+so whichever instance Twilio reaches answers the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+from twilio.twiml.voice_response import VoiceResponse
+
+from app.db.tables import calls
+from app.logging import get_logger, mask_phone
+from app.twilio import handoff
+from app.twilio.incoming import forbidden, signed_form, twiml
+from app.twilio.signatures import ws_base
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = get_logger(__name__)
+
+# The agent ended these calls on purpose: after the stream closes, the call ends too.
+NORMAL_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration", "caller_hangup"})
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+TRANSFER_FAILED_NOTE = (
+    "You tried to transfer the caller to a person, but nobody answered ({status}). Apologise "
+    "briefly, and offer to take a message so the team can call back."
+)
+
+
+async def _call_row(runtime: Runtime, call_sid: str, wait_for_end: float = 0.0) -> dict[str, Any]:
+    """The call's row once our own writes are in; optionally wait for another instance's."""
+    await runtime.store.flush(2.0)
+    deadline = asyncio.get_running_loop().time() + wait_for_end
+    while True:
+        async with runtime.engine.connect() as conn:
+            row = (await conn.execute(select(calls).where(calls.c.call_sid == call_sid))).first()
+        found = dict(row._mapping) if row is not None else {}
+        if found.get("end_reason") or asyncio.get_running_loop().time() >= deadline:
+            return found
+        await asyncio.sleep(0.1)
+
+
+async def stream_ended(request: Request) -> Response:
+    """The <Connect action>: the stream closed; what does the caller hear next?"""
+    runtime: Runtime = request.app.state.runtime
+    signed = await signed_form(request)
+    if signed is None:
+        return forbidden()
+    params, _base = signed
+    call_sid = params.get("CallSid", "")
+    with structlog.contextvars.bound_contextvars(call_sid=call_sid):
+        try:
+            row = await _call_row(runtime, call_sid, wait_for_end=1.0)
+        except Exception as exc:  # the database is away: never leave the caller in silence
+            log.warning("stream_ended_without_database", error=type(exc).__name__)
+            row = {}
+        reason = row.get("end_reason")
+        if row.get("transfer_status") == "requested":
+            log.info("stream_ended", decision="transfer_in_progress")
+            return twiml(VoiceResponse())
+        if reason in NORMAL_ENDINGS:
+            log.info("stream_ended", decision="hang_up", end_reason=reason)
+            return twiml(handoff.hang_up())
+        # Our crash, a model failure, a drain: a person (or an apology), never silence.
+        log.warning("stream_ended", decision="hand_to_human", end_reason=reason)
+        return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
+
+
+async def call_status(request: Request) -> Response:
+    """Status callback: finalise the call even when no stream ever connected."""
+    runtime: Runtime = request.app.state.runtime
+    signed = await signed_form(request)
+    if signed is None:
+        return forbidden()
+    params, _base = signed
+    call_sid = params.get("CallSid", "")
+    status = params.get("CallStatus", "")
+    with structlog.contextvars.bound_contextvars(call_sid=call_sid):
+        log.info("call_status", status=status)
+        if status not in FINAL_STATUSES or not call_sid:
+            runtime.store.call(call_sid, twilio_status=status)
+            return Response(status_code=204)
+        # A caller who hung up during the greeting: the pre-opened session is closed now.
+        session = runtime.prepared.adopt(call_sid)
+        if session is not None:
+            await session.close()
+        runtime.store.put(
+            {
+                "op": "finalize",
+                "call_sid": call_sid,
+                "twilio_status": status,
+                "end_reason": "caller_hangup" if status == "completed" else status,
+                "ended_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        return Response(status_code=204)
+
+
+async def transfer_whisper(request: Request) -> Response:
+    """Played to the person who answers, before the caller is bridged to them."""
+    runtime: Runtime = request.app.state.runtime
+    signed = await signed_form(request)
+    if signed is None:
+        return forbidden()
+    parent = request.query_params.get("call", "")
+    row = await _call_row(runtime, parent)
+    caller = row.get("from_number") or "a withheld number"
+    spoken_number = " ".join(caller) if caller.startswith("+") else caller
+    summary = row.get("transfer_summary") or "No summary was given."
+    reason = row.get("transfer_reason") or "they asked for a person"
+    log.info("transfer_whisper", call_sid=parent, caller=mask_phone(caller))
+    return twiml(
+        handoff.whisper(
+            f"Incoming call from the receptionist. The caller's number is {spoken_number}. "
+            f"They are calling about: {reason}. {summary} Connecting you now."
+        )
+    )
+
+
+async def transfer_done(request: Request) -> Response:
+    """<Dial action>: the person answered (done), or not (back to the agent, with context)."""
+    runtime: Runtime = request.app.state.runtime
+    signed = await signed_form(request)
+    if signed is None:
+        return forbidden()
+    params, base = signed
+    call_sid = params.get("CallSid", "") or request.query_params.get("call", "")
+    dial_status = params.get("DialCallStatus", "")
+    with structlog.contextvars.bound_contextvars(call_sid=call_sid):
+        log.info("transfer_done", dial_status=dial_status)
+        if dial_status == "completed":
+            runtime.store.call(call_sid, transfer_status="completed", dial_call_status=dial_status)
+            runtime.store.outcome(call_sid, "transferred", {"dial_status": dial_status})
+            return twiml(handoff.hang_up())
+        runtime.store.call(
+            call_sid, transfer_status="failed", dial_call_status=dial_status, end_reason=None
+        )
+        runtime.store.outcome(call_sid, "transfer_failed", {"dial_status": dial_status})
+        if runtime.settings.openai_api_key is None:
+            return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
+        # Back to the agent: a new stream, and a model session seeded with the call so far.
+        note = TRANSFER_FAILED_NOTE.format(status=dial_status or "no answer")
+        history, _next_seq = await runtime.history(call_sid)
+        session = runtime.open_model_session(
+            call_sid, greet=True, extra=runtime.history_items(history, note)
+        )
+        runtime.prepared.add(session)
+        row = await _call_row(runtime, call_sid)
+        return twiml(
+            handoff.connect_stream(
+                base,
+                ws_base(base),
+                runtime.tokens.issue(call_sid),
+                {"resume": "transfer_failed", "from": row.get("from_number") or ""},
+            )
+        )

@@ -1,0 +1,20 @@
+"""When to tell a caller the call is recorded and handled by an AI (RECORDING_DISCLOSURE)."""
+
+from __future__ import annotations
+
+from app.config import RecordingDisclosure
+
+# States whose wiretap laws require every party's consent to record a call (all-party consent),
+# as Twilio reports them in FromState. Oregon and Nevada apply it to some calls; we err on the
+# side of telling the caller.
+ALL_PARTY_CONSENT_STATES = frozenset(
+    {"CA", "CT", "DE", "FL", "IL", "MD", "MA", "MI", "MT", "NV", "NH", "OR", "PA", "WA"}
+)
+
+
+def must_disclose(policy: RecordingDisclosure, from_state: str | None) -> bool:
+    if policy is RecordingDisclosure.ALWAYS:
+        return True
+    if policy is RecordingDisclosure.NEVER:
+        return False
+    return (from_state or "").strip().upper() in ALL_PARTY_CONSENT_STATES

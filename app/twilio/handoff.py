@@ -1,0 +1,77 @@
+"""TwiML for the moments the agent is not (or no longer) the one talking to the caller."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
+
+from app.config import Settings
+
+SORRY_BROKEN = "Sorry, something went wrong on our side."
+TO_HUMAN = " Let me put you through to a member of our team."
+NO_HUMAN = (
+    " Please call back in a few minutes, or leave your details with us another way. "
+    "We're sorry for the trouble. Goodbye."
+)
+NOBODY_ANSWERED = "Sorry, nobody could take your call right now. Please try again later. Goodbye."
+
+
+def to_human(settings: Settings, message: str) -> VoiceResponse:
+    """An apology, then a plain <Dial> to the human, or a spoken goodbye when there is none."""
+    response = VoiceResponse()
+    if settings.human_transfer_number:
+        response.say(message + TO_HUMAN)
+        response.dial(
+            settings.human_transfer_number, caller_id=settings.twilio_phone_number, timeout=20
+        )
+        response.say(NOBODY_ANSWERED)
+    else:
+        response.say(message + NO_HUMAN)
+    response.hangup()
+    return response
+
+
+def hang_up() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def warm_transfer(settings: Settings, base: str, call_sid: str) -> VoiceResponse:
+    """<Dial> the human; the whisper plays the summary to them before the caller is bridged.
+
+    TwiML sent through REST must use absolute URLs (Twilio error 15004).
+    """
+    assert settings.human_transfer_number is not None
+    query = urlencode({"call": call_sid})
+    response = VoiceResponse()
+    dial = Dial(
+        action=f"{base}/twilio/transfer/done?{query}",
+        timeout=20,
+        caller_id=settings.twilio_phone_number,
+    )
+    dial.number(settings.human_transfer_number, url=f"{base}/twilio/transfer/whisper?{query}")
+    response.append(dial)
+    return response
+
+
+def connect_stream(
+    base: str, ws_base: str, token: str, parameters: dict[str, str]
+) -> VoiceResponse:
+    """<Connect action=stream-ended><Stream> with the call's context as <Parameter>s."""
+    response = VoiceResponse()
+    connect = Connect(action=f"{base}/twilio/stream-ended")
+    stream = connect.stream(url=f"{ws_base}/twilio/stream")
+    stream.parameter(name="token", value=token)
+    for name, value in parameters.items():
+        if value:
+            stream.parameter(name=name, value=value[:200])  # Twilio: values under 500 chars
+    response.append(connect)
+    return response
+
+
+def whisper(summary: str) -> VoiceResponse:
+    response = VoiceResponse()
+    response.say(summary)
+    return response

@@ -1,0 +1,162 @@
+"""End to end over real uvicorn + embedded Postgres + the OpenAI and Twilio doubles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import websockets
+
+from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
+from app.testing.fake_twilio_caller import CallerConfig, FakeTwilioCaller, Twiml
+from app.testing.harness import CallHarness
+
+
+@pytest.fixture
+async def harness(db_url: str, tmp_path: Path) -> AsyncIterator[CallHarness]:
+    config = FakeRealtimeConfig(
+        greeting=AudioReply("Thanks for calling Maple Street Dental, how can I help?", 1200),
+        caller_transcripts=["Are you open on Saturday?", "Great, thanks."],
+        replies=[
+            AudioReply("We are open Saturday from nine to one.", 1000),
+            AudioReply("Bye!", 400),
+        ],
+    )
+    async with CallHarness(db_url, tmp_path, model_config=config) as h:
+        yield h
+        assert h.model.violations == []
+
+
+async def test_greeting_arrives_right_after_start(harness: CallHarness) -> None:
+    async with harness.caller() as caller:
+        twiml = await caller.call()
+        assert twiml.stream_url == harness.base_url.replace("http", "ws") + "/twilio/stream"
+        await caller.wait_for_audio(100)
+        assert caller.greeting_latency_ms is not None and caller.greeting_latency_ms < 300
+        await caller.wait_until_heard(1200)
+        await caller.hangup()
+    row = await harness.wait_call_ended(caller.call_sid)
+    assert row["greeting_ms"] is not None and row["greeting_ms"] < 500
+    assert row["end_reason"] == "caller_hangup"
+    assert caller.protocol_errors == []
+
+
+async def test_two_turn_conversation_lands_in_order(harness: CallHarness) -> None:
+    async with harness.caller() as caller:
+        await caller.call()
+        await caller.wait_until_heard(1200)
+        await caller.say_and_wait(600)
+        await caller.wait_until_heard(2200)
+        await caller.say_and_wait(600)
+        await caller.wait_until_heard(2600)
+        await asyncio.sleep(0.2)
+        await caller.hangup()
+    row = await harness.wait_call_ended(caller.call_sid)
+    turns = await harness.turns(caller.call_sid)
+    assert turns == [
+        ("agent", "Thanks for calling Maple Street Dental, how can I help?", False),
+        ("caller", "Are you open on Saturday?", False),
+        ("agent", "We are open Saturday from nine to one.", False),
+        ("caller", "Great, thanks.", False),
+        ("agent", "Bye!", False),
+    ]
+    assert row["output_tokens"] > 0 and row["estimated_cost_usd"] > 0
+    review = await harness.fetch_one(
+        "SELECT * FROM call_review WHERE call_sid = :s", s=caller.call_sid
+    )
+    assert review is not None and "Caller: Are you open on Saturday?" in review["transcript"]
+
+
+async def test_barge_in_clears_and_truncates_at_the_heard_position(harness: CallHarness) -> None:
+    harness.model.config.greeting = AudioReply(
+        "Thanks for calling Maple Street Dental, we are open every weekday from eight to five "
+        "and on Saturday mornings, how can I help you today?",
+        5000,
+    )
+    async with harness.caller() as caller:
+        await caller.call()
+        await caller.wait_until_heard(1500)
+        caller.say(600)
+        await caller.wait_for_event("clear")
+        session = harness.model.sessions[0]
+        truncate = await session.wait_for("conversation.item.truncate")
+        heard = caller.played_audio_ms
+        await caller.hangup()
+    # The truncate point is what the caller had heard (marks), not what was sent (5 s).
+    assert 1500 <= truncate["audio_end_ms"] <= heard + 50
+    await harness.wait_call_ended(caller.call_sid)
+    turns = await harness.turns(caller.call_sid)
+    assert turns[0][0] == "agent" and turns[0][2] is True
+    assert 0 < len(turns[0][1]) < 60
+
+
+async def test_caller_hangup_closes_the_model_socket(harness: CallHarness) -> None:
+    async with harness.caller() as caller:
+        await caller.call()
+        await caller.wait_for_audio(100)
+        session = harness.model.sessions[0]
+        await caller.drop()  # no stop frame: the socket just goes away
+        await asyncio.wait_for(session.closed.wait(), 5)
+    row = await harness.wait_call_ended(caller.call_sid)
+    assert row["end_reason"] == "caller_hangup"
+
+
+async def test_bad_webhook_signature_is_403_and_writes_nothing(harness: CallHarness) -> None:
+    async with harness.caller() as caller:
+        response = await caller.post_webhook(signature="bm90LWEtc2lnbmF0dXJl")
+        unsigned = await caller.post_webhook(sign=False)
+    assert response.status_code == 403 and unsigned.status_code == 403
+    await harness.flush()
+    assert await harness.fetch("SELECT * FROM calls WHERE call_sid = :s", s=caller.call_sid) == []
+    assert harness.model.sessions == []
+
+
+async def _refused_code(caller: FakeTwilioCaller, twiml: Twiml, **kwargs: Any) -> int | None:
+    """Connect as Twilio would; return the close code the service answered with."""
+    url = twiml.stream_url
+    assert url is not None
+    signature = kwargs.get("signature") or caller.sign(url)
+    parameters = kwargs.get("parameters", twiml.parameters)
+    async with websockets.connect(url, additional_headers={"X-Twilio-Signature": signature}) as ws:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(
+                orjson.dumps(
+                    {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+                ).decode()
+            )
+            start = {
+                "event": "start",
+                "sequenceNumber": "1",
+                "streamSid": caller.stream_sid,
+                "start": {
+                    "accountSid": caller.account_sid,
+                    "streamSid": caller.stream_sid,
+                    "callSid": caller.call_sid,
+                    "tracks": ["inbound"],
+                    "customParameters": parameters,
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+            }
+            await ws.send(orjson.dumps(start).decode())
+            await asyncio.wait_for(ws.wait_closed(), 5)
+        return ws.close_code
+
+
+async def test_stream_with_bad_signature_or_bad_token_is_refused_with_1008(
+    harness: CallHarness,
+) -> None:
+    async with harness.caller() as caller:
+        twiml = await caller.dial()
+        assert await _refused_code(caller, twiml, signature="bm9wZQ==") == 1008
+    async with harness.caller(CallerConfig()) as other:
+        twiml = await other.dial()
+        forged = dict(twiml.parameters, token="9999999999.forged")
+        assert await _refused_code(other, twiml, parameters=forged) == 1008
+    # Neither stream got to use a model session (the pre-opened ones expire unused).
+    for session in harness.model.sessions:
+        assert session.appended_ms == 0
