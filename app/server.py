@@ -1,21 +1,41 @@
-"""The uvicorn server the `serve` command runs, with signal handling of our own."""
+"""The uvicorn server the `serve` command runs, with graceful draining on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
 
 import uvicorn
 
+from app.logging import get_logger
+
+log = get_logger(__name__)
+
 
 class ReceptionistServer(uvicorn.Server):
-    """uvicorn, but SIGTERM/SIGINT end the process with status 0 once shutdown is done.
+    """uvicorn that drains calls on the first SIGTERM/SIGINT and exits 0 when done.
 
-    Stock uvicorn re-raises the captured signal after a graceful shutdown, so a deploy's
-    SIGTERM would look like a crash (exit -15) to Fly and to process supervisors.
+    Stock uvicorn stops accepting connections at once and re-raises the signal afterwards, so
+    a deploy would cut calls short and look like a crash (exit -15). Here the first signal runs
+    `drain` (calls finish or are wrapped up politely) and only then shuts uvicorn down; a
+    second signal exits without waiting.
     """
+
+    def __init__(
+        self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._drain_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)  # type: ignore[arg-type]
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -29,3 +49,21 @@ class ReceptionistServer(uvicorn.Server):
         finally:
             for sig, handler in original.items():
                 signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._drain is None or self._drain_task is not None or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        log.info("shutdown_requested", signal=signal.Signals(sig).name)
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        assert self._drain is not None
+        self._drain_task = asyncio.ensure_future(self._drain_then_exit(self._drain))
+
+    async def _drain_then_exit(self, drain: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await drain()
+        except Exception:
+            log.exception("drain_failed")
+        self.should_exit = True

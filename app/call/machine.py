@@ -39,8 +39,8 @@ CAP_GOODBYE = (
 IDLE_PROMPT = "The caller has been silent for a while. Briefly ask if they are still there."
 IDLE_GOODBYE = "The caller is still silent. Say a short, friendly goodbye; the call will end."
 SHUTDOWN_GOODBYE = (
-    "The line has to close for maintenance. Apologise briefly, offer that they call back in a "
-    "minute, and say goodbye."
+    "This line is closing for maintenance in a moment. In one short sentence, apologise and say "
+    "you are passing the call on to the team."
 )
 RECONNECTED = (
     "The connection dropped for a moment. Apologise briefly and ask the caller to repeat what they "

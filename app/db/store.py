@@ -237,7 +237,8 @@ class CallStore:
     @property
     def spool_size(self) -> int:
         try:
-            return sum(1 for _ in self._spool.open("rb"))
+            with self._spool.open("rb") as spool:
+                return sum(1 for _ in spool)
         except FileNotFoundError:
             return 0
 
@@ -252,7 +253,7 @@ class CallStore:
                 else:
                     # Keep order: while the spool holds rows, new rows go behind them.
                     self._spool_pending([])
-                    self._idle.set() if self._queue.empty() else None
+                    self._idle.set()  # everything put so far is safe on disk
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._retry_max)
                     continue

@@ -42,7 +42,9 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: ASGIApp, port: int | None = None) -> AsyncIterator[RunningServer]:
+async def serve_app(
+    app: ASGIApp, port: int | None = None, *, ws_max_size: int = 16 * 1024 * 1024
+) -> AsyncIterator[RunningServer]:
     """Start uvicorn (lifespan included) and stop it on exit, as `receptionist serve` would."""
     config = uvicorn.Config(
         app,
@@ -50,6 +52,7 @@ async def serve_app(app: ASGIApp, port: int | None = None) -> AsyncIterator[Runn
         port=port or free_port(),
         ws="websockets-sansio",
         ws_per_message_deflate=False,
+        ws_max_size=ws_max_size,
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=5,

@@ -72,7 +72,9 @@ async def stream_ended(request: Request) -> Response:
             return twiml(handoff.hang_up())
         # Our crash, a model failure, a drain: a person (or an apology), never silence.
         log.warning("stream_ended", decision="hand_to_human", end_reason=reason)
-        return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
+        # After a drain the agent has already apologised and announced the handover.
+        message = "" if reason == "shutdown" else handoff.SORRY_BROKEN
+        return twiml(handoff.to_human(runtime.settings, message))
 
 
 async def call_status(request: Request) -> Response:

@@ -21,13 +21,13 @@ def to_human(settings: Settings, message: str) -> VoiceResponse:
     """An apology, then a plain <Dial> to the human, or a spoken goodbye when there is none."""
     response = VoiceResponse()
     if settings.human_transfer_number:
-        response.say(message + TO_HUMAN)
+        response.say((message + TO_HUMAN).strip())
         response.dial(
             settings.human_transfer_number, caller_id=settings.twilio_phone_number, timeout=20
         )
         response.say(NOBODY_ANSWERED)
     else:
-        response.say(message + NO_HUMAN)
+        response.say((message + NO_HUMAN).strip())
     response.hangup()
     return response
 

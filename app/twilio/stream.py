@@ -36,6 +36,8 @@ log = get_logger(__name__)
 POLICY_VIOLATION = 1008
 UNSUPPORTED_DATA = 1003
 MESSAGE_TOO_BIG = 1009
+# Turn numbers for a resumed call whose history could not be read: after any earlier turn.
+RESUMED_SEQ_BASE = 100_000
 AGENT_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration"})
 RESUMED_NOTE = (
     "The caller is back with you: the transfer to a person was not answered. Apologise briefly "
@@ -87,7 +89,11 @@ class CallDriver:
         extra: list[str] = []
         if self.info.resume:
             # Back from a transfer nobody answered: carry on the same record and conversation.
-            history, next_seq = await self.rt.history(self.info.call_sid)
+            try:
+                history, next_seq = await self.rt.history(self.info.call_sid)
+            except Exception:  # the database is away: carry on without the history
+                log.warning("history_unavailable")
+                history, next_seq = [], RESUMED_SEQ_BASE
             config = replace(
                 config,
                 first_seq=next_seq,
@@ -354,22 +360,24 @@ def _json_or_text(value: str) -> Any:
         return {"raw": value[:2000]}
 
 
-async def _first_frames(websocket: WebSocket, now_ms: int) -> E.StreamStarted | None:
-    """Read `connected` then `start`; anything else first is a protocol error."""
+async def _first_frames(websocket: WebSocket, limit: int) -> E.StreamStarted | int:
+    """Read `connected` then `start`; anything else first is refused with a close code."""
     for _ in range(3):
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            return None
+            return 1000
         text = message.get("text")
         if text is None:
-            return None
-        frame = tw.parse_frame(text, now_ms)
+            return POLICY_VIOLATION  # binary frames are not part of the protocol
+        if len(text) > limit:
+            return MESSAGE_TOO_BIG
+        frame = tw.parse_frame(text, 0)
         if isinstance(frame, tw.Connected):
             continue
         if isinstance(frame, E.StreamStarted):
             return frame
-        return None
-    return None
+        return POLICY_VIOLATION  # media, marks or stop before `start`
+    return POLICY_VIOLATION
 
 
 async def stream_endpoint(websocket: WebSocket) -> None:
@@ -384,12 +392,13 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         return
     try:
         async with asyncio.timeout(10):
-            start = await _first_frames(websocket, 0)
+            start = await _first_frames(websocket, settings.max_frame_bytes)
     except (TimeoutError, tw.FrameError, WebSocketDisconnect):
-        start = None
-    if start is None:
-        log.warning("stream_rejected", reason="no_start")
-        await websocket.close(POLICY_VIOLATION)
+        start = POLICY_VIOLATION
+    if not isinstance(start, E.StreamStarted):
+        log.warning("stream_rejected", reason="no_start", code=start)
+        with contextlib.suppress(Exception):
+            await websocket.close(start)
         return
     token = start.parameters.get("token", "")
     if not runtime.tokens.redeem(start.call_sid, token):
@@ -411,5 +420,12 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         runtime.active_calls[info.call_sid] = driver
         try:
             await driver.run(start)
+        except Exception:
+            # A bug of ours must not leave the call unrecorded: close the stream, and Twilio's
+            # <Connect action> hands the caller to a person (no normal end_reason was written).
+            log.exception("call_driver_crashed")
+            runtime.store.call(
+                info.call_sid, ended_at=datetime.now(UTC), end_reason="internal_error"
+            )
         finally:
             runtime.active_calls.pop(info.call_sid, None)

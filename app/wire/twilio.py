@@ -44,7 +44,7 @@ def parse_frame(text: str | bytes, at_ms: int) -> TwilioFrame | None:
         payload = _str(media.get("payload"), "media.payload")
         try:
             binascii.a2b_base64(payload, strict_mode=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII characters
             raise FrameError("media.payload is not base64") from exc
         return E.CallerAudio(at_ms, payload)
     if event == "mark":

@@ -70,6 +70,7 @@ def test_unknown_events_are_ignored() -> None:
         '{"event":"media"}',
         '{"event":"media","media":{"payload":"!!!not base64"}}',
         '{"event":"media","media":{"payload":12}}',
+        '{"event":"media","media":{"payload":"\u0080"}}',
         '{"event":"mark","mark":"m1"}',
         '{"event":"start","start":{"streamSid":"MZ"}}',
         '{"event":"start","start":{"streamSid":"MZ","callSid":"CA","customParameters":[]}}',
