@@ -12,9 +12,9 @@ import orjson
 import pytest
 import websockets
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
+from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from app.testing.fake_twilio_caller import CallerConfig, FakeTwilioCaller, Twiml
-from app.testing.harness import CallHarness
+from app.testing.harness import CallHarness, until_quiet
 
 
 @pytest.fixture
@@ -160,3 +160,96 @@ async def test_stream_with_bad_signature_or_bad_token_is_refused_with_1008(
     # Neither stream got to use a model session (the pre-opened ones expire unused).
     for session in harness.model.sessions:
         assert session.appended_ms == 0
+
+
+async def test_without_an_openai_key_callers_hear_a_polite_fallback_and_a_person(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with CallHarness(
+        db_url, tmp_path, openai_api_key=None, human_transfer_number="+15550009999"
+    ) as h:
+        async with h.caller() as caller:
+            twiml = await caller.dial()
+        await h.flush()
+        row = await h.fetch_one("SELECT * FROM calls WHERE call_sid = :s", s=caller.call_sid)
+        assert h.model.sessions == []
+    assert twiml.verbs[:2] == ("Say", "Dial") and "+15550009999" in twiml.xml
+    assert "can't take calls right now" in twiml.xml
+    assert row is not None
+
+
+async def test_a_stream_without_a_pre_opened_session_connects_the_model_then(
+    harness: CallHarness,
+) -> None:
+    async with harness.caller() as caller:
+        twiml = await caller.dial()
+        # As if the webhook had been answered by another instance: no session waits here.
+        session = harness.runtime.prepared.adopt(caller.call_sid)
+        assert session is not None
+        assert await session.wait_connected(5)
+        await session.close()
+        await caller.connect_stream(twiml)
+        await caller.wait_until_heard(1200)  # the greeting, asked for by the stream's driver
+        await caller.hangup()
+    assert len(harness.model.sessions) == 2
+    cold = harness.model.sessions[1]
+    assert cold.types_received()[:2] == ["session.update", "response.create"]
+
+
+async def test_a_model_error_event_is_logged_and_the_call_goes_on(harness: CallHarness) -> None:
+    async with harness.caller() as caller:
+        await caller.call()
+        await caller.wait_until_heard(1200)
+        session = harness.model.sessions[0]
+        await session.send_event(
+            {
+                "type": "error",
+                "event_id": "evt_1",
+                "error": {"type": "server_error", "code": "internal", "message": "hiccup"},
+            }
+        )
+        await caller.say_and_wait(600)
+        await until_quiet(caller)
+        await caller.hangup()
+    await harness.wait_call_ended(caller.call_sid)
+    turns = [t[1] for t in await harness.turns(caller.call_sid)]
+    assert "We are open Saturday from nine to one." in turns
+
+
+async def test_calls_beyond_capacity_are_handed_to_a_person(db_url: str, tmp_path: Path) -> None:
+    async with CallHarness(
+        db_url, tmp_path, max_concurrent_calls=1, human_transfer_number="+15550009999"
+    ) as h:
+        async with h.caller() as first, h.caller() as second:
+            await first.call()
+            await first.wait_for_audio(100)
+            busy = await second.dial()
+            await first.hangup()
+        assert len(h.model.sessions) == 1  # the second call never cost a model session
+    assert "all of our lines are busy" in busy.xml.lower()
+    assert "Dial" in busy.verbs
+
+
+async def test_end_call_says_goodbye_then_hangs_up(db_url: str, tmp_path: Path) -> None:
+    config = FakeRealtimeConfig(
+        greeting=AudioReply("Hi, how can I help?", 400),
+        caller_transcripts=["That's all, thanks, bye."],
+        replies=[
+            FunctionCallReply("end_call", {"reason": "caller is done"}),
+            AudioReply("Thanks for calling, goodbye!", 700),
+        ],
+    )
+    async with CallHarness(db_url, tmp_path, model_config=config) as h:
+        async with h.caller() as caller:
+            await caller.call()
+            await caller.wait_until_heard(400)
+            await caller.say_and_wait(600)
+            assert await caller.wait_closed(timeout=15) == 1000
+            heard = caller.played_audio_ms
+            row = await h.wait_call_ended(caller.call_sid)
+            _, after = await h.post(caller, "/twilio/stream-ended", {})
+        hangups = [r for r in h.twilio.requests if r.form.get("Status") == "completed"]
+    assert heard >= 1100  # the goodbye was heard before the stream closed
+    assert row["end_reason"] == "agent_hangup"
+    assert after is not None and after.verbs == ("Hangup",)
+    assert len(hangups) == 1
