@@ -16,7 +16,7 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from app.main import create_app
-    from app.server import ReceptionistServer
+    from app.server import WS_MAX_SIZE, ReceptionistServer
 
     try:
         app = create_app(settings)
@@ -31,7 +31,7 @@ def _serve(settings: Settings) -> int:
         forwarded_allow_ips="*",
         ws="websockets-sansio",
         ws_per_message_deflate=False,  # base64 audio barely compresses; deflate costs CPU and RAM
-        ws_max_size=settings.max_frame_bytes,
+        ws_max_size=max(WS_MAX_SIZE, settings.max_frame_bytes),
         log_config=None,
         timeout_graceful_shutdown=10,  # calls were drained before uvicorn is told to stop
     )

@@ -15,6 +15,10 @@ from app.logging import get_logger
 
 log = get_logger(__name__)
 
+# What uvicorn itself accepts: the app reads frames up to this and closes over MAX_FRAME_BYTES
+# with a clean 1009 (refusing inside uvicorn resets the socket while the peer is still sending).
+WS_MAX_SIZE = 1024 * 1024
+
 
 class ReceptionistServer(uvicorn.Server):
     """uvicorn that drains calls on the first SIGTERM/SIGINT and exits 0 when done.

@@ -85,9 +85,7 @@ class CallHarness:
         values.update(self._settings_overrides)
         self.settings = load_settings(**values)
         app = create_app(self.settings)
-        self.server = await self._stack.enter_async_context(
-            serve_app(app, port, ws_max_size=self.settings.max_frame_bytes)
-        )
+        self.server = await self._stack.enter_async_context(serve_app(app, port))
         self.runtime: Runtime = app.state.runtime
         self.engine = make_engine(self.settings.database_url or self.database_url, pool_size=2)
         return self

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
+from app.server import WS_MAX_SIZE
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -43,7 +45,7 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def serve_app(
-    app: ASGIApp, port: int | None = None, *, ws_max_size: int = 16 * 1024 * 1024
+    app: ASGIApp, port: int | None = None, *, ws_max_size: int = WS_MAX_SIZE
 ) -> AsyncIterator[RunningServer]:
     """Start uvicorn (lifespan included) and stop it on exit, as `receptionist serve` would."""
     config = uvicorn.Config(

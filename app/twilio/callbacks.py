@@ -10,17 +10,15 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from sqlalchemy import select
-from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from app.db.tables import calls
 from app.logging import get_logger, mask_phone
 from app.twilio import handoff
-from app.twilio.incoming import forbidden, signed_form, twiml
 from app.twilio.signatures import ws_base
+from app.twilio.webhooks import Webhook, twilio_webhook, twiml
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -49,71 +47,59 @@ async def _call_row(runtime: Runtime, call_sid: str, wait_for_end: float = 0.0) 
         await asyncio.sleep(0.1)
 
 
-async def stream_ended(request: Request) -> Response:
+@twilio_webhook
+async def stream_ended(hook: Webhook) -> Response:
     """The <Connect action>: the stream closed; what does the caller hear next?"""
-    runtime: Runtime = request.app.state.runtime
-    signed = await signed_form(request)
-    if signed is None:
-        return forbidden()
-    params, _base = signed
-    call_sid = params.get("CallSid", "")
-    with structlog.contextvars.bound_contextvars(call_sid=call_sid):
-        try:
-            row = await _call_row(runtime, call_sid, wait_for_end=1.0)
-        except Exception as exc:  # the database is away: never leave the caller in silence
-            log.warning("stream_ended_without_database", error=type(exc).__name__)
-            row = {}
-        reason = row.get("end_reason")
-        if row.get("transfer_status") == "requested":
-            log.info("stream_ended", decision="transfer_in_progress")
-            return twiml(VoiceResponse())
-        if reason in NORMAL_ENDINGS:
-            log.info("stream_ended", decision="hang_up", end_reason=reason)
-            return twiml(handoff.hang_up())
-        # Our crash, a model failure, a drain: a person (or an apology), never silence.
-        log.warning("stream_ended", decision="hand_to_human", end_reason=reason)
-        # After a drain the agent has already apologised and announced the handover.
-        message = "" if reason == "shutdown" else handoff.SORRY_BROKEN
-        return twiml(handoff.to_human(runtime.settings, message))
+    runtime, call_sid = hook.runtime, hook.call_sid
+    try:
+        row = await _call_row(runtime, call_sid, wait_for_end=1.0)
+    except Exception as exc:  # the database is away: never leave the caller in silence
+        log.warning("stream_ended_without_database", error=type(exc).__name__)
+        row = {}
+    reason = row.get("end_reason")
+    if row.get("transfer_status") == "requested":
+        log.info("stream_ended", decision="transfer_in_progress")
+        return twiml(VoiceResponse())
+    if reason in NORMAL_ENDINGS:
+        log.info("stream_ended", decision="hang_up", end_reason=reason)
+        return twiml(handoff.hang_up())
+    # Our crash, a model failure, a drain: a person (or an apology), never silence.
+    log.warning("stream_ended", decision="hand_to_human", end_reason=reason)
+    # After a drain the agent has already apologised and announced the handover.
+    message = "" if reason == "shutdown" else handoff.SORRY_BROKEN
+    return twiml(handoff.to_human(runtime.settings, message))
 
 
-async def call_status(request: Request) -> Response:
+@twilio_webhook
+async def call_status(hook: Webhook) -> Response:
     """Status callback: finalise the call even when no stream ever connected."""
-    runtime: Runtime = request.app.state.runtime
-    signed = await signed_form(request)
-    if signed is None:
-        return forbidden()
-    params, _base = signed
-    call_sid = params.get("CallSid", "")
-    status = params.get("CallStatus", "")
-    with structlog.contextvars.bound_contextvars(call_sid=call_sid):
-        log.info("call_status", status=status)
-        if status not in FINAL_STATUSES or not call_sid:
-            runtime.store.call(call_sid, twilio_status=status)
-            return Response(status_code=204)
-        # A caller who hung up during the greeting: the pre-opened session is closed now.
-        session = runtime.prepared.adopt(call_sid)
-        if session is not None:
-            await session.close()
-        runtime.store.put(
-            {
-                "op": "finalize",
-                "call_sid": call_sid,
-                "twilio_status": status,
-                "end_reason": "caller_hangup" if status == "completed" else status,
-                "ended_at": datetime.now(UTC).isoformat(),
-            }
-        )
+    runtime, call_sid = hook.runtime, hook.call_sid
+    status = hook.params.get("CallStatus", "")
+    log.info("call_status", status=status)
+    if status not in FINAL_STATUSES or not call_sid:
+        runtime.store.call(call_sid, twilio_status=status)
         return Response(status_code=204)
+    # A caller who hung up during the greeting: the pre-opened session is closed now.
+    session = runtime.prepared.adopt(call_sid)
+    if session is not None:
+        await session.close()
+    runtime.store.put(
+        {
+            "op": "finalize",
+            "call_sid": call_sid,
+            "twilio_status": status,
+            "end_reason": "caller_hangup" if status == "completed" else status,
+            "ended_at": datetime.now(UTC).isoformat(),
+        }
+    )
+    return Response(status_code=204)
 
 
-async def transfer_whisper(request: Request) -> Response:
+@twilio_webhook
+async def transfer_whisper(hook: Webhook) -> Response:
     """Played to the person who answers, before the caller is bridged to them."""
-    runtime: Runtime = request.app.state.runtime
-    signed = await signed_form(request)
-    if signed is None:
-        return forbidden()
-    parent = request.query_params.get("call", "")
+    runtime = hook.runtime
+    parent = hook.request.query_params.get("call", "")
     row = await _call_row(runtime, parent)
     caller = row.get("from_number") or "a withheld number"
     spoken_number = " ".join(caller) if caller.startswith("+") else caller
@@ -128,40 +114,36 @@ async def transfer_whisper(request: Request) -> Response:
     )
 
 
-async def transfer_done(request: Request) -> Response:
+@twilio_webhook
+async def transfer_done(hook: Webhook) -> Response:
     """<Dial action>: the person answered (done), or not (back to the agent, with context)."""
-    runtime: Runtime = request.app.state.runtime
-    signed = await signed_form(request)
-    if signed is None:
-        return forbidden()
-    params, base = signed
-    call_sid = params.get("CallSid", "") or request.query_params.get("call", "")
-    dial_status = params.get("DialCallStatus", "")
-    with structlog.contextvars.bound_contextvars(call_sid=call_sid):
-        log.info("transfer_done", dial_status=dial_status)
-        if dial_status == "completed":
-            runtime.store.call(call_sid, transfer_status="completed", dial_call_status=dial_status)
-            runtime.store.outcome(call_sid, "transferred", {"dial_status": dial_status})
-            return twiml(handoff.hang_up())
-        runtime.store.call(
-            call_sid, transfer_status="failed", dial_call_status=dial_status, end_reason=None
+    runtime, base = hook.runtime, hook.base
+    call_sid = hook.call_sid or hook.request.query_params.get("call", "")
+    dial_status = hook.params.get("DialCallStatus", "")
+    log.info("transfer_done", dial_status=dial_status)
+    if dial_status == "completed":
+        runtime.store.call(call_sid, transfer_status="completed", dial_call_status=dial_status)
+        runtime.store.outcome(call_sid, "transferred", {"dial_status": dial_status})
+        return twiml(handoff.hang_up())
+    runtime.store.call(
+        call_sid, transfer_status="failed", dial_call_status=dial_status, end_reason=None
+    )
+    runtime.store.outcome(call_sid, "transfer_failed", {"dial_status": dial_status})
+    if runtime.settings.openai_api_key is None:
+        return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
+    # Back to the agent: a new stream, and a model session seeded with the call so far.
+    note = TRANSFER_FAILED_NOTE.format(status=dial_status or "no answer")
+    history, _next_seq = await runtime.history(call_sid)
+    session = runtime.open_model_session(
+        call_sid, greet=True, extra=runtime.history_items(history, note)
+    )
+    runtime.prepared.add(session)
+    row = await _call_row(runtime, call_sid)
+    return twiml(
+        handoff.connect_stream(
+            base,
+            ws_base(base),
+            runtime.tokens.issue(call_sid),
+            {"resume": "transfer_failed", "from": row.get("from_number") or ""},
         )
-        runtime.store.outcome(call_sid, "transfer_failed", {"dial_status": dial_status})
-        if runtime.settings.openai_api_key is None:
-            return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
-        # Back to the agent: a new stream, and a model session seeded with the call so far.
-        note = TRANSFER_FAILED_NOTE.format(status=dial_status or "no answer")
-        history, _next_seq = await runtime.history(call_sid)
-        session = runtime.open_model_session(
-            call_sid, greet=True, extra=runtime.history_items(history, note)
-        )
-        runtime.prepared.add(session)
-        row = await _call_row(runtime, call_sid)
-        return twiml(
-            handoff.connect_stream(
-                base,
-                ws_base(base),
-                runtime.tokens.issue(call_sid),
-                {"resume": "transfer_failed", "from": row.get("from_number") or ""},
-            )
-        )
+    )
