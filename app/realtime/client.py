@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -24,8 +24,12 @@ log = get_logger(__name__)
 CLOSED = None  # sentinel in `frames`: the model socket is gone
 
 
+Sink = Callable[[str | bytes | None], None]
+
+
 class ModelSession:
-    """One Realtime connection; `frames` yields raw server events, then None when it closes."""
+    """One Realtime connection. Raw server events are buffered in `frames` until a driver
+    `attach`es a sink; from then on each one goes straight to the sink (None: it closed)."""
 
     def __init__(
         self,
@@ -36,6 +40,7 @@ class ModelSession:
     ) -> None:
         self.call_sid = call_sid
         self.frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._sink: Sink = self.frames.put_nowait
         self._settings = settings
         self._first = list(first_messages)
         self._connect_timeout = connect_timeout
@@ -67,12 +72,12 @@ class ModelSession:
                 await ws.send(message)
             self._ready.set()
             async for frame in ws:
-                self.frames.put_nowait(frame)
+                self._sink(frame)
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             log.warning("model_socket_closed", error=type(exc).__name__, detail=str(exc)[:200])
         finally:
             self._ready.set()
-            self.frames.put_nowait(CLOSED)
+            self._sink(CLOSED)
             if self._ws is not None:
                 await self._ws.close()
 
@@ -89,6 +94,12 @@ class ModelSession:
         except websockets.ConnectionClosed:
             return False
         return True
+
+    def attach(self, sink: Sink) -> None:
+        """Hand over what arrived so far, then deliver every further event directly."""
+        while not self.frames.empty():
+            sink(self.frames.get_nowait())
+        self._sink = sink
 
     async def wait_connected(self, timeout: float) -> bool:
         """True once the socket is open and the opening messages are sent."""

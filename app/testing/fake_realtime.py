@@ -30,6 +30,7 @@ import contextlib
 import copy
 import logging
 import sys
+import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -46,6 +47,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.lib.audio import ULAW_BYTES_PER_MS, tone_pcm16, tone_ulaw, ulaw_rms
+from app.testing.fake_twilio_caller import STAMP_BYTES, stamp_ulaw
 from app.testing.realtime_validation import (
     validate_client_event,
     validate_server_event,
@@ -55,6 +57,7 @@ from app.testing.realtime_validation import (
 __all__ = [
     "DEFAULT_CALLER_TRANSCRIPT",
     "DEFAULT_REPLY_TEXT",
+    "AudioHook",
     "AudioReply",
     "FakeRealtimeConfig",
     "FakeRealtimeServer",
@@ -75,6 +78,8 @@ log = logging.getLogger(__name__)
 
 JsonDict: TypeAlias = dict[str, Any]
 _Handler: TypeAlias = Callable[["FakeSession", JsonDict, "str | None"], Coroutine[Any, Any, None]]
+# Benchmarks: called with the session, an audio event's base64 audio and its time.perf_counter().
+AudioHook: TypeAlias = Callable[["FakeSession", str, float], None]
 
 
 @dataclass
@@ -142,6 +147,10 @@ class FakeRealtimeConfig:
     # Set this to expire sessions sooner (fault injection for reconnect logic).
     session_max_ms: int | None = None
     rate_limits_events: bool = True  # send rate_limits.updated at the start of each response
+    # Benchmarks: stamp each output_audio.delta with (session index, delta number) using the
+    # caller double's stamp_ulaw(), so the delta can be recognised when it reaches the caller
+    # (deltas shorter than the stamp, under 2 ms of mu-law, go out unstamped).
+    stamp_deltas: bool = False
 
 
 def _deep_merge(target: JsonDict, update: JsonDict) -> None:
@@ -159,15 +168,21 @@ def _deep_merge(target: JsonDict, update: JsonDict) -> None:
 
 
 @lru_cache(maxsize=32)
-def _audio_b64(fmt: str, ms: int) -> str:
-    """Base64 of `ms` of a non-silent tone in the session's output format (cached per size)."""
+def _audio_bytes(fmt: str, ms: int) -> bytes:
+    """`ms` of a non-silent tone in the session's output format (cached per size)."""
     if fmt == "audio/pcm":  # 24 kHz PCM16 little-endian
         samples = array("h", tone_pcm16(ms, sample_rate=24000))
         if sys.byteorder == "big":  # pragma: no cover
             samples.byteswap()
-        return base64.b64encode(samples.tobytes()).decode()
+        return samples.tobytes()
     # audio/pcmu (and audio/pcma, which the fake voices as mu-law: same size, 8 bytes per ms)
-    return base64.b64encode(tone_ulaw(ms)).decode()
+    return tone_ulaw(ms)
+
+
+@lru_cache(maxsize=32)
+def _audio_b64(fmt: str, ms: int) -> str:
+    """Base64 of `_audio_bytes(fmt, ms)` (cached per size)."""
+    return base64.b64encode(_audio_bytes(fmt, ms)).decode()
 
 
 def _split_evenly(text: str, parts: int) -> list[str]:
@@ -250,6 +265,7 @@ class FakeSession:
         self._last_item_id: str | None = None
         self._function_call_ids: set[str] = set()
         self._append_bytes = 0
+        self.deltas_sent = 0  # response.output_audio.delta events sent
         # Input audio buffer and VAD state, in ms from the start of the session's input audio.
         self._buffer_start_ms = 0
         self._buffer_bytes = 0
@@ -467,6 +483,7 @@ class FakeSession:
     # ----------------------------------------------------------------- client events
 
     async def _on_message(self, message: str | bytes) -> None:
+        received_at = time.perf_counter() if self._server.on_append is not None else 0.0
         if isinstance(message, bytes):
             self._violation("binary frame received; the Realtime API takes JSON text frames")
             await self._send_error("Binary frames are not supported.", code="invalid_value")
@@ -487,6 +504,9 @@ class FakeSession:
         client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
 
         if event_type == "input_audio_buffer.append":
+            on_append = self._server.on_append
+            if on_append is not None and isinstance(event.get("audio"), str):
+                on_append(self, event["audio"], received_at)
             # Hot path: an equivalent of the schema check without pydantic (type/audio/event_id).
             if self._server.validate and not (
                 event.keys() <= _APPEND_KEYS
@@ -1042,9 +1062,17 @@ class FakeSession:
                 await asyncio.sleep(0)  # let client events (a cancel) in between chunks
             self.sent_audio_ms_by_item[item_id] += ms
             response.audio_ms += ms
-            await self._send(
-                {"type": "response.output_audio.delta", **ids, "delta": _audio_b64(fmt, ms)}
-            )
+            self.deltas_sent += 1
+            if config.stamp_deltas and len(_audio_bytes(fmt, ms)) >= STAMP_BYTES:
+                audio = stamp_ulaw(_audio_bytes(fmt, ms), self.index, self.deltas_sent)
+                delta = base64.b64encode(audio).decode()
+            else:
+                delta = _audio_b64(fmt, ms)
+            on_delta_sent = self._server.on_delta_sent
+            if on_delta_sent is not None:
+                # Taken before the send: websockets writes the frame before its first await.
+                on_delta_sent(self, delta, time.perf_counter())
+            await self._send({"type": "response.output_audio.delta", **ids, "delta": delta})
             if piece:
                 open_item.text += piece
                 await self._send(
@@ -1267,8 +1295,15 @@ class FakeRealtimeServer:
         validate: bool = True,
         self_check: bool = False,
         host: str = "127.0.0.1",
+        on_append: AudioHook | None = None,
+        on_delta_sent: AudioHook | None = None,
     ) -> None:
+        """`on_append` sees every input_audio_buffer.append's audio as it arrives, and
+        `on_delta_sent` every output_audio.delta as it leaves (benchmarks; None costs nothing).
+        """
         self.config = config if config is not None else FakeRealtimeConfig()
+        self.on_append = on_append
+        self.on_delta_sent = on_delta_sent
         self.validate = validate  # check every client event against the SDK types
         self.self_check = self_check  # check every event the fake emits (tests of the fake)
         self.host = host

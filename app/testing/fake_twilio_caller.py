@@ -17,6 +17,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
+import operator
 import secrets
 import time
 import xml.etree.ElementTree as ET
@@ -36,12 +38,17 @@ from websockets.exceptions import ConnectionClosed
 from app.lib.audio import ULAW_BYTES_PER_MS, ULAW_SILENCE, tone_ulaw
 
 __all__ = [
+    "STAMP_BYTES",
     "CallerConfig",
     "CallerError",
     "FakeTwilioCaller",
+    "MediaHook",
     "StreamClosedError",
     "Twiml",
     "parse_twiml",
+    "read_stamp",
+    "read_stamp_b64",
+    "stamp_ulaw",
 ]
 
 _TICK_MS = 20  # Twilio plays outbound audio in 20 ms frames
@@ -56,6 +63,60 @@ _STATE_GEO = {
     "CA": ("SAN FRANCISCO", "94105"),
     "NY": ("NEW YORK", "10001"),
 }
+
+
+# --- frame stamps (benchmarks): which frame is which, at the far end of the relay ----------------
+#
+# A stamp is written over the first STAMP_BYTES samples of a mu-law frame, 5 bits a sample, in
+# codes that decode to |x| <= 120 of 32124 (0x70-0x7F and 0xF0-0xFF: exponent 0), so a stamped
+# silence frame stays far below any VAD threshold (RMS about 30). Ten digits carry 50 bits
+# (a 26-bit tag and a 24-bit frame number); the last one is a check digit, so plain silence
+# (0xFF...) and tone audio never read as stamped.
+STAMP_BYTES = 11
+_STAMP_DIGITS = STAMP_BYTES - 1
+_STAMP_CHECK = 0x15
+_QUIET_CODES = bytes((0xF0 if d & 0x10 else 0x70) | (d & 0x0F) for d in range(32))
+_QUIET_DIGIT = tuple(_QUIET_CODES.find(bytes([code])) for code in range(256))  # -1: not quiet
+_STAMP_B64_CHARS = (STAMP_BYTES + 2) // 3 * 4  # base64 characters that cover the stamp
+
+# Called with a media frame's base64 payload and the time.perf_counter() it was sent/received.
+MediaHook = Callable[[str, float], None]
+
+
+def stamp_ulaw(audio: bytes, tag: int, number: int) -> bytes:
+    """`audio` with (tag, number) written over its first STAMP_BYTES samples (quietly)."""
+    if len(audio) < STAMP_BYTES:
+        raise ValueError(f"a stamped frame needs at least {STAMP_BYTES} bytes")
+    value = ((tag & 0x3FFFFFF) << 24) | (number & 0xFFFFFF)
+    digits = [(value >> (5 * i)) & 31 for i in range(_STAMP_DIGITS)]
+    digits.append(functools.reduce(operator.xor, digits, _STAMP_CHECK))
+    return bytes(_QUIET_CODES[d] for d in digits) + audio[STAMP_BYTES:]
+
+
+def read_stamp(audio: bytes) -> tuple[int, int] | None:
+    """The (tag, number) of a frame made by `stamp_ulaw`, or None if it carries no stamp."""
+    if len(audio) < STAMP_BYTES:
+        return None
+    value = 0
+    check = _STAMP_CHECK
+    for i in range(_STAMP_DIGITS):
+        digit = _QUIET_DIGIT[audio[i]]
+        if digit < 0:
+            return None
+        value |= digit << (5 * i)
+        check ^= digit
+    if _QUIET_DIGIT[audio[_STAMP_DIGITS]] != check:
+        return None
+    return value >> 24, value & 0xFFFFFF
+
+
+def read_stamp_b64(payload: str) -> tuple[int, int] | None:
+    """read_stamp() of a base64 payload, decoding only its first few characters."""
+    try:
+        head = binascii.a2b_base64(payload[:_STAMP_B64_CHARS])
+    except (binascii.Error, ValueError):
+        return None
+    return read_stamp(head)
 
 
 class CallerError(Exception):
@@ -85,6 +146,9 @@ class CallerConfig:
     realtime: bool = True  # False: queued speech goes out as fast as possible (silence stays paced)
     record_arrivals: bool = False  # keep (perf_counter, bytes) of every received media frame
     record_audio: bool = False  # keep every received outbound audio byte in `received_audio`
+    # Benchmarks: stamp every inbound frame with (stamp, its chunk number) via stamp_ulaw(), so
+    # the far end can tell frames apart; None sends the plain audio.
+    stamp: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +201,10 @@ class FakeTwilioCaller:
         config: CallerConfig | None = None,
         *,
         http: httpx.AsyncClient | None = None,
+        on_media_sent: MediaHook | None = None,
+        on_media_received: MediaHook | None = None,
     ) -> None:
+        """`on_media_sent` / `on_media_received` (benchmarks) see every media frame's payload."""
         self.base_url = base_url.rstrip("/")
         self.config = config or CallerConfig()
         self.call_sid = self.config.call_sid or _sid("CA")
@@ -184,6 +251,8 @@ class FakeTwilioCaller:
         self._watchers: list[tuple[Callable[[], bool], asyncio.Future[float], str]] = []
         self._closed = False
         self._aclosed = False
+        self._on_media_sent = on_media_sent
+        self._on_media_received = on_media_received
         self._sender: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._player: asyncio.Task[None] | None = None
@@ -491,6 +560,9 @@ class FakeTwilioCaller:
         frame_s = self.config.frame_ms / 1000
         fb = self._frame_bytes
         speech = self._speech
+        stamp = self.config.stamp
+        silence = bytes([ULAW_SILENCE]) * fb
+        on_sent = self._on_media_sent
         next_at = loop.time() + frame_s
         try:
             while True:
@@ -506,16 +578,23 @@ class FakeTwilioCaller:
                         if -delay > _MAX_SEND_LAG_S:
                             next_at = loop.time()
                     next_at += frame_s
+                self._chunk += 1
                 if speech:
                     chunk = bytes(speech[:fb])
                     del speech[:fb]  # O(1): CPython bytearrays shrink from the front in place
                     self._speech_sent += len(chunk)
                     if len(chunk) < fb:
                         chunk += bytes([ULAW_SILENCE]) * (fb - len(chunk))
+                    if stamp is not None:
+                        chunk = stamp_ulaw(chunk, stamp, self._chunk)
                     payload = base64.b64encode(chunk).decode()
+                elif stamp is not None:
+                    payload = base64.b64encode(stamp_ulaw(silence, stamp, self._chunk)).decode()
                 else:
                     payload = self._silence_b64
-                self._chunk += 1
+                if on_sent is not None:
+                    # Taken before the send: websockets writes the frame before its first await.
+                    on_sent(payload, time.perf_counter())
                 await self._send_event(
                     {
                         "event": "media",
@@ -634,6 +713,8 @@ class FakeTwilioCaller:
             self._first_frame_ms = size / ULAW_BYTES_PER_MS
             if self.start_sent_at is not None:
                 self.greeting_latency_ms = (now - self.start_sent_at) * 1000
+        if self._on_media_received is not None:
+            self._on_media_received(media["payload"], now)
         if self.config.record_arrivals:
             self.media_arrivals.append((now, size))
         if self.config.record_audio:

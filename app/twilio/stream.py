@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,6 @@ class CallDriver:
         self._t0 = time.monotonic()
         self.machine = CallMachine()
         self.model: ModelSession | None = None
-        self._model_pump: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
 
@@ -109,7 +109,7 @@ class CallDriver:
         else:
             self.model = prepared
         self.machine = CallMachine(replace(config, greeting_requested=prepared is not None))
-        self._model_pump = self._spawn(self._pump_model(self.model))
+        self.model.attach(self._model_sink(self.model))
         reader = self._spawn(self._read_twilio())
         self.inbox.put_nowait(E.StreamStarted(self.now_ms(), start.stream_sid, start.call_sid))
         try:
@@ -138,19 +138,35 @@ class CallDriver:
 
     async def _drive(self) -> None:
         machine = self.machine
-        while not self._ended.is_set():
-            deadline = machine.next_deadline()
-            try:
-                if deadline is None:
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+        armed_for: int | None = None
+        try:
+            while not self._ended.is_set():
+                # One timer, re-armed only when the machine's next deadline moves: cheaper than a
+                # timeout around every `get` at 50 frames a second per call.
+                deadline = machine.next_deadline()
+                if deadline != armed_for:
+                    if timer is not None:
+                        timer.cancel()
+                    timer = None
+                    if deadline is not None:
+                        timer = loop.call_at(self._t0 + deadline / 1000, self._tick)
+                    armed_for = deadline
+                if self.inbox.empty():
                     event = await self.inbox.get()
                 else:
-                    delay = max(0.0, (deadline - self.now_ms()) / 1000)
-                    async with asyncio.timeout(delay):
-                        event = await self.inbox.get()
-            except TimeoutError:
-                event = E.Tick(self.now_ms())
-            for action in machine.handle(event):
-                await self._do(action)
+                    event = self.inbox.get_nowait()
+                if isinstance(event, E.Tick):
+                    armed_for = None  # the timer fired: arm the next one
+                for action in machine.handle(event):
+                    await self._do(action)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _tick(self) -> None:
+        self.inbox.put_nowait(E.Tick(self.now_ms()))
 
     # --- readers ---------------------------------------------------------------------------
 
@@ -174,6 +190,14 @@ class CallDriver:
                 except tw.FrameError as exc:
                     await self._reject(UNSUPPORTED_DATA, str(exc))
                     break
+                if isinstance(frame, E.CallerAudio):
+                    # The hot path skips the inbox: handle() is synchronous, so the machine
+                    # still decides (atomically, between the driver's awaits) and the audio
+                    # reaches the model one task hop sooner.
+                    for action in self.machine.handle(frame):
+                        if isinstance(action, A.ForwardAudio):
+                            await self._send_model(rt.append_audio(action.payload))
+                    continue
                 if frame is None or isinstance(frame, tw.Connected | E.StreamStarted):
                     continue
                 self.inbox.put_nowait(frame)
@@ -189,19 +213,22 @@ class CallDriver:
         with contextlib.suppress(Exception):
             await self.ws.close(code)
 
-    async def _pump_model(self, session: ModelSession) -> None:
-        while True:
-            frame = await session.frames.get()
+    def _model_sink(self, session: ModelSession) -> Callable[[str | bytes | None], None]:
+        """Model events go straight from the socket reader into the inbox."""
+
+        def deliver(frame: str | bytes | None) -> None:
             if frame is None:
                 if session is self.model:
                     self.inbox.put_nowait(E.ModelDisconnected(self.now_ms()))
                 return
             event = rt.parse_server_event(frame, self.now_ms())
             if event is None:
-                continue
+                return
             if isinstance(event, E.ModelError):
                 log.warning("model_error", code=event.code, message=event.message[:200])
             self.inbox.put_nowait(event)
+
+        return deliver
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -221,8 +248,6 @@ class CallDriver:
         sid = self.info.stream_sid
         call_sid = self.info.call_sid
         match action:
-            case A.ForwardAudio():
-                await self._send_model(rt.append_audio(action.payload))
             case A.PlayAudio():
                 await self._send_twilio(tw.media_frame(sid, action.payload))
             case A.SendMark():
@@ -311,7 +336,7 @@ class CallDriver:
             self.inbox.put_nowait(E.ModelDisconnected(self.now_ms()))
             return
         log.info("model_reconnected", reseeded_turns=len(history))
-        self._model_pump = self._spawn(self._pump_model(session))
+        session.attach(self._model_sink(session))
         self.inbox.put_nowait(E.ModelReconnected(self.now_ms()))
 
     async def _end(self, action: A.EndCall) -> None:
