@@ -21,6 +21,7 @@ from app.logging import get_logger
 log = get_logger(__name__)
 
 CALL_NOT_FOUND = 20404
+HUNG_UP_MEMORY = 1024  # a repeated hang-up of any of the last N calls sends nothing
 
 
 class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]
@@ -69,7 +70,7 @@ class TwilioCalls:
             http_client=HttpxTwilioClient(http, timeout),
         )
         self._client.api.base_url = settings.twilio_api_base
-        self._hung_up: set[str] = set()
+        self._hung_up: dict[str, None] = {}  # recent calls hung up, oldest first (bounded)
 
     async def _update(self, call_sid: str, **fields: Any) -> bool:
         if not self._enabled:
@@ -97,5 +98,7 @@ class TwilioCalls:
             return True
         ok = await self._update(call_sid, status="completed")
         if ok:
-            self._hung_up.add(call_sid)
+            self._hung_up[call_sid] = None
+            if len(self._hung_up) > HUNG_UP_MEMORY:
+                del self._hung_up[next(iter(self._hung_up))]
         return ok
