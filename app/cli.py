@@ -21,7 +21,7 @@ def _serve(settings: Settings) -> int:
     try:
         app = create_app(settings)
     except ValueError as exc:
-        print(f"receptionist: invalid BUSINESS_PROFILE: {exc}", file=sys.stderr)
+        sys.stderr.write(f"receptionist: invalid BUSINESS_PROFILE: {exc}\n")
         return 2
     config = uvicorn.Config(
         app,
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"receptionist: {exc}", file=sys.stderr)
+        sys.stderr.write(f"receptionist: {exc}\n")
         return 2
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":

@@ -153,3 +153,22 @@ def test_cli_bad_value_exits_with_one_line_and_no_traceback(tmp_path: Path) -> N
     assert len(lines) == 1, proc.stderr
     assert "MAX_CALL_SECONDS" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_cli_bad_business_profile_exits_with_one_line(tmp_path: Path) -> None:
+    profile = tmp_path / "business.toml"
+    profile.write_text('name = "X"\ntimezone = "Mars/Olympus"\n')
+    env = {"PATH": "/usr/bin:/bin", "BUSINESS_PROFILE": str(profile), "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "BUSINESS_PROFILE" in lines[0] and "Traceback" not in proc.stderr
