@@ -124,12 +124,6 @@ class Runtime:
             items.append(message("system", note))
         return items
 
-    async def run_tool(self, info: CallInfo, call_id: str, name: str, arguments: str) -> ToolReport:
-        return await self.dispatch_tool(info, call_id, name, arguments)
-
-    async def start_transfer(self, info: CallInfo, reason: str, summary: str) -> tuple[bool, str]:
-        return await self.transfer(info, reason, summary)
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)

@@ -301,7 +301,9 @@ class CallDriver:
                 await self._end(action)
 
     async def _run_tool(self, action: A.StartTool) -> None:
-        result = await self.rt.run_tool(self.info, action.call_id, action.name, action.arguments)
+        result = await self.rt.dispatch_tool(
+            self.info, action.call_id, action.name, action.arguments
+        )
         self.inbox.put_nowait(
             E.ToolFinished(
                 self.now_ms(),
@@ -316,7 +318,7 @@ class CallDriver:
 
     async def _transfer(self, action: A.StartTransfer) -> None:
         try:
-            ok, reason = await self.rt.start_transfer(self.info, action.reason, action.summary)
+            ok, reason = await self.rt.transfer(self.info, action.reason, action.summary)
         except Exception:  # the caller must hear the agent again, never silence
             log.exception("transfer_crashed")
             ok, reason = False, "internal_error"
