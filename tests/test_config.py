@@ -137,11 +137,11 @@ def test_libpq_sslmode_is_spelled_for_asyncpg(clean_env: pytest.MonkeyPatch) -> 
     assert load_settings().database_url == "postgresql+asyncpg://u:p@db.flycast:5432/rx?ssl=disable"
 
 
-def test_cli_bad_value_exits_with_one_line_and_no_traceback(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "MAX_CALL_SECONDS": "abc", "HOME": str(tmp_path)}
+def _serve_stderr_lines(tmp_path: Path, **env: str) -> list[str]:
+    """Run `receptionist serve` expecting a start-up refusal; its stderr lines."""
     proc = subprocess.run(
         [sys.executable, "-m", "app.cli", "serve"],
-        env=env,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -149,26 +149,19 @@ def test_cli_bad_value_exits_with_one_line_and_no_traceback(tmp_path: Path) -> N
         check=False,
     )
     assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "MAX_CALL_SECONDS" in lines[0]
     assert "Traceback" not in proc.stderr
+    return proc.stderr.strip().splitlines()
+
+
+def test_cli_bad_value_exits_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    lines = _serve_stderr_lines(tmp_path, MAX_CALL_SECONDS="abc")
+    assert len(lines) == 1, lines
+    assert "MAX_CALL_SECONDS" in lines[0]
 
 
 def test_cli_bad_business_profile_exits_with_one_line(tmp_path: Path) -> None:
     profile = tmp_path / "business.toml"
     profile.write_text('name = "X"\ntimezone = "Mars/Olympus"\n')
-    env = {"PATH": "/usr/bin:/bin", "BUSINESS_PROFILE": str(profile), "HOME": str(tmp_path)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "BUSINESS_PROFILE" in lines[0] and "Traceback" not in proc.stderr
+    lines = _serve_stderr_lines(tmp_path, BUSINESS_PROFILE=str(profile))
+    assert len(lines) == 1, lines
+    assert "BUSINESS_PROFILE" in lines[0]

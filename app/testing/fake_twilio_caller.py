@@ -163,6 +163,32 @@ class Twiml:
     root: ET.Element | None = field(default=None, repr=False, compare=False)
 
 
+CONNECTED_FRAME: dict[str, Any] = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+
+
+def start_frame(
+    call_sid: str,
+    stream_sid: str,
+    account_sid: str,
+    parameters: dict[str, str],
+    sequence_number: str = "1",
+) -> dict[str, Any]:
+    """Twilio's `start` event, exactly as a Media Stream sends it."""
+    return {
+        "event": "start",
+        "sequenceNumber": sequence_number,
+        "streamSid": stream_sid,
+        "start": {
+            "accountSid": account_sid,
+            "streamSid": stream_sid,
+            "callSid": call_sid,
+            "tracks": ["inbound"],
+            "customParameters": parameters,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        },
+    }
+
+
 def parse_twiml(xml: str) -> Twiml:
     """Parse a TwiML document; raises CallerError unless it is a <Response>."""
     try:
@@ -387,9 +413,7 @@ class FakeTwilioCaller:
             close_timeout=2,
             max_size=2**22,
         )
-        await self._ws.send(
-            orjson.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}), text=True
-        )
+        await self._ws.send(orjson.dumps(CONNECTED_FRAME), text=True)
         self._receiver = asyncio.create_task(self._receive(), name=f"caller-recv-{self.call_sid}")
         self._player = asyncio.create_task(self._play(), name=f"caller-play-{self.call_sid}")
         if send_start:
@@ -398,19 +422,13 @@ class FakeTwilioCaller:
     async def send_start(self) -> None:
         """Send the `start` event and begin streaming media (connect_stream does this by default)."""
         ws = self._require_ws()
-        start = {
-            "event": "start",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": self.stream_sid,
-            "start": {
-                "accountSid": self.account_sid,
-                "streamSid": self.stream_sid,
-                "callSid": self.call_sid,
-                "tracks": ["inbound"],
-                "customParameters": self._custom_parameters,
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            },
-        }
+        start = start_frame(
+            self.call_sid,
+            self.stream_sid,
+            self.account_sid,
+            self._custom_parameters,
+            self._next_seq(),
+        )
         self._stream_t0 = asyncio.get_running_loop().time()
         self.start_sent_at = time.perf_counter()
         await ws.send(orjson.dumps(start), text=True)

@@ -11,14 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import create_database
+from conftest import migrated_engine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.business.api import business_app
 from app.business.profile import BusinessProfile, load_profile
 from app.db.embedded import EmbeddedPostgres
-from app.db.engine import make_engine, upgrade
 from app.testing.server import serve_app
 
 PROFILE = load_profile(Path(__file__).resolve().parents[2] / "prompts" / "business.toml")
@@ -30,11 +29,8 @@ MONDAY_10 = "2026-03-09T10:00:00-04:00"  # the Monday after DST began
 @pytest.fixture(scope="module")
 async def shared_engine(postgres: EmbeddedPostgres) -> AsyncIterator[AsyncEngine]:
     """One migrated database for the module: migrating a fresh one costs a second per test."""
-    url = await create_database(postgres, "api")
-    await upgrade(url)
-    engine = make_engine(url, pool_size=5)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(postgres, "api") as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import public_tables
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,31 +16,20 @@ from app.db.engine import downgrade_sync, make_engine, upgrade
 V1 = {"calls", "transcript_turns", "tool_calls", "call_outcomes", "call_review"}
 
 
-async def _tables(engine: AsyncEngine) -> set[str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'public' AND table_name <> 'alembic_version'"
-            )
-        )
-        return {r[0] for r in rows}
-
-
 async def test_business_tables_come_and_go_with_the_migration(empty_db_url: str) -> None:
     engine = make_engine(empty_db_url)
     try:
         await upgrade(empty_db_url)
-        assert V1 | {"appointments", "messages"} <= await _tables(engine)
+        assert V1 | {"appointments", "messages"} <= await public_tables(engine)
         async with engine.connect() as conn:
             ext = await conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname='btree_gist'"))
         assert ext == 1
         await asyncio.to_thread(downgrade_sync, empty_db_url, "0001")
-        assert await _tables(engine) == V1  # later revisions add no tables of their own
+        assert await public_tables(engine) == V1  # later revisions add no tables of their own
         await asyncio.to_thread(downgrade_sync, empty_db_url, "base")
-        assert await _tables(engine) == set()
+        assert await public_tables(engine) == set()
         await upgrade(empty_db_url)
-        assert V1 | {"appointments", "messages"} <= await _tables(engine)
+        assert V1 | {"appointments", "messages"} <= await public_tables(engine)
     finally:
         await engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conftest import public_tables
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -10,29 +11,18 @@ from app.db.engine import downgrade_sync, make_engine, upgrade, upgrade_sync
 TABLES = {"calls", "transcript_turns", "tool_calls", "call_outcomes"}
 
 
-async def _tables(engine: AsyncEngine) -> set[str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'public' AND table_name <> 'alembic_version'"
-            )
-        )
-        return {r[0] for r in rows}
-
-
 async def test_upgrade_downgrade_upgrade_round_trip(empty_db_url: str) -> None:
     engine = make_engine(empty_db_url)
     try:
-        assert await _tables(engine) == set()
+        assert await public_tables(engine) == set()
         await upgrade(empty_db_url)
-        assert TABLES | {"call_review"} <= await _tables(engine)
+        assert TABLES | {"call_review"} <= await public_tables(engine)
         import asyncio
 
         await asyncio.to_thread(downgrade_sync, empty_db_url, "base")
-        assert await _tables(engine) == set()
+        assert await public_tables(engine) == set()
         await asyncio.to_thread(upgrade_sync, empty_db_url, "head")
-        assert TABLES | {"call_review"} <= await _tables(engine)
+        assert TABLES | {"call_review"} <= await public_tables(engine)
     finally:
         await engine.dispose()
 

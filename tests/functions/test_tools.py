@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import create_database
+from conftest import migrated_engine
 from openai.types.realtime import RealtimeFunctionTool
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +28,6 @@ from app.business.api import business_app
 from app.business.messages import insert_message
 from app.business.profile import load_profile
 from app.db.embedded import EmbeddedPostgres
-from app.db.engine import make_engine, upgrade
 from app.functions.base import MessageRecord, ToolContext, ToolResult, fit_output
 from app.functions.business_client import BusinessClient, make_http_client
 from app.functions.registry import TOOLS, dispatch, session_tools
@@ -50,11 +49,8 @@ Save = Callable[[MessageRecord], Awaitable[str]]
 
 @pytest.fixture(scope="module")
 async def shared_engine(postgres: EmbeddedPostgres) -> AsyncIterator[AsyncEngine]:
-    url = await create_database(postgres, "tools")
-    await upgrade(url)
-    engine = make_engine(url, pool_size=5)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(postgres, "tools") as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
-from app.testing.fake_twilio_caller import FakeTwilioCaller
+from app.testing.fake_twilio_caller import FakeTwilioCaller, start_frame
 from app.testing.harness import AUTH_TOKEN, CallHarness, until_quiet
 
 T = TypeVar("T")
@@ -110,21 +110,7 @@ def _signed_headers(url: str, params: dict[str, str] | None = None) -> dict[str,
 
 
 def _start(call_sid: str = "CA" + "1" * 32, token: str = "1.bad") -> str:
-    return orjson.dumps(
-        {
-            "event": "start",
-            "sequenceNumber": "1",
-            "streamSid": "MZ1",
-            "start": {
-                "accountSid": "AC1",
-                "streamSid": "MZ1",
-                "callSid": call_sid,
-                "tracks": ["inbound"],
-                "customParameters": {"token": token},
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            },
-        }
-    ).decode()
+    return orjson.dumps(start_frame(call_sid, "MZ1", "AC1", {"token": token})).decode()
 
 
 json_values = st.recursive(

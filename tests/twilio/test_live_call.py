@@ -13,7 +13,13 @@ import pytest
 import websockets
 
 from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
-from app.testing.fake_twilio_caller import CallerConfig, FakeTwilioCaller, Twiml
+from app.testing.fake_twilio_caller import (
+    CONNECTED_FRAME,
+    CallerConfig,
+    FakeTwilioCaller,
+    Twiml,
+    start_frame,
+)
 from app.testing.harness import CallHarness, until_quiet
 
 
@@ -124,24 +130,8 @@ async def _refused_code(caller: FakeTwilioCaller, twiml: Twiml, **kwargs: Any) -
     parameters = kwargs.get("parameters", twiml.parameters)
     async with websockets.connect(url, additional_headers={"X-Twilio-Signature": signature}) as ws:
         with contextlib.suppress(websockets.ConnectionClosed):
-            await ws.send(
-                orjson.dumps(
-                    {"event": "connected", "protocol": "Call", "version": "1.0.0"}
-                ).decode()
-            )
-            start = {
-                "event": "start",
-                "sequenceNumber": "1",
-                "streamSid": caller.stream_sid,
-                "start": {
-                    "accountSid": caller.account_sid,
-                    "streamSid": caller.stream_sid,
-                    "callSid": caller.call_sid,
-                    "tracks": ["inbound"],
-                    "customParameters": parameters,
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                },
-            }
+            await ws.send(orjson.dumps(CONNECTED_FRAME).decode())
+            start = start_frame(caller.call_sid, caller.stream_sid, caller.account_sid, parameters)
             await ws.send(orjson.dumps(start).decode())
             await asyncio.wait_for(ws.wait_closed(), 5)
         return ws.close_code

@@ -6,12 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 import websockets
 
 from app.config import LogFormat
 from app.logging import configure_logging
 from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
+from app.testing.fake_twilio_caller import CONNECTED_FRAME, start_frame
 from app.testing.harness import AUTH_TOKEN, CallHarness, until_quiet
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
@@ -70,13 +72,9 @@ async def test_a_replayed_stream_token_is_refused(harness: CallHarness) -> None:
         async with websockets.connect(
             url, additional_headers={"X-Twilio-Signature": caller.sign(url)}
         ) as replay:
-            await replay.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
-            start = (
-                '{"event":"start","sequenceNumber":"1","streamSid":"MZx","start":{"accountSid":"AC",'
-                '"streamSid":"MZx","callSid":"' + caller.call_sid + '","tracks":["inbound"],'
-                '"customParameters":{"token":"' + twiml.parameters["token"] + '"},'
-                '"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}'
-            )
+            await replay.send(orjson.dumps(CONNECTED_FRAME).decode())
+            token = {"token": twiml.parameters["token"]}
+            start = orjson.dumps(start_frame(caller.call_sid, "MZx", "AC", token)).decode()
             await replay.send(start)
             await replay.wait_closed()
             assert replay.close_code == 1008
