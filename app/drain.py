@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from app.call.events import Shutdown
 from app.logging import get_logger
 from app.runtime import Runtime
 
@@ -27,7 +26,7 @@ async def drain(runtime: Runtime, deadline_seconds: float) -> None:
     if drivers:
         log.warning("drain_deadline_reached", calls=len(drivers))
         for driver in drivers:
-            driver.inbox.put_nowait(Shutdown(driver.now_ms()))
+            driver.shut_down()
         wrap_up = time.monotonic()
         while runtime.active_calls and time.monotonic() - wrap_up < GOODBYE_GRACE_SECONDS:  # noqa: ASYNC110
             await asyncio.sleep(0.2)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 
-import httpx
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,20 +14,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import compose
+from app.business.api import business_app
+from app.business.backend import BusinessBackend
 from app.business.profile import load_profile
 from app.config import Settings
-from app.db.embedded import EmbeddedPostgres
-from app.db.engine import make_engine, ping, project_root, upgrade
-from app.db.store import CallStore
+from app.db.engine import ping, project_root
 from app.logging import get_logger
-from app.realtime.client import PreparedSessions
-from app.realtime.session import load_template
 from app.runtime import Runtime
 from app.twilio.callbacks import call_status, stream_ended, transfer_done, transfer_whisper
 from app.twilio.incoming import incoming_call
 from app.twilio.stream import stream_endpoint
-from app.twilio.tokens import StreamTokens
-from app.wiring import Business, install
 
 log = get_logger(__name__)
 
@@ -66,12 +60,6 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, 503)
 
 
-def _token_secret(settings: Settings) -> bytes:
-    if settings.twilio_auth_token is not None:
-        return hashlib.sha256(settings.twilio_auth_token.get_secret_value().encode()).digest()
-    return secrets.token_bytes(32)
-
-
 async def _not_ready(scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse({"error": {"code": "starting", "message": "not ready"}}, 503)(
         scope, receive, send
@@ -83,12 +71,6 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        embedded: EmbeddedPostgres | None = None
-        url = settings.database_url
-        if url is None:
-            embedded = EmbeddedPostgres(settings.data_dir)
-            url = await embedded.start()
-            await upgrade(url)
         if settings.openai_api_key is None:
             log.warning(
                 "openai_api_key_missing",
@@ -99,43 +81,26 @@ def create_app(settings: Settings) -> Starlette:
                 "twilio_auth_token_missing",
                 detail="TWILIO_AUTH_TOKEN is not set: every Twilio request will be refused",
             )
-        engine = make_engine(url)
-        store = CallStore(engine, settings.data_dir / "spool")
-        await store.start()
-        twilio_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False)
-        runtime = Runtime(
-            settings=settings,
-            engine=engine,
-            store=store,
-            tokens=StreamTokens(_token_secret(settings), settings.stream_token_ttl_seconds),
-            prepared=PreparedSessions(settings.preconnect_ttl_seconds),
-            prompt_template=load_template(project_root() / "prompts" / "system.md"),
-        )
-        install(runtime, business, twilio_http)
-        business_mount.app = business.app(runtime)
-        app.state.runtime = runtime
-        # Everything loaded so far lives as long as the process: keep it out of the collector's
-        # full passes, which otherwise pause the event loop (and the audio) for tens of ms.
-        gc.collect()
-        gc.freeze()
-        log.info("service_started", port=settings.port, embedded_database=embedded is not None)
-        try:
+        async with compose.runtime(settings, business) as runtime:
+            # The built-in backend's route exists from the start (503 until now): it needs the
+            # database, which exists only once the lifespan runs.
+            business_mount.app = business_app(business.profile, runtime.engine, business.token)
+            app.state.runtime = runtime
+            # Everything loaded so far lives as long as the process: keep it out of the
+            # collector's full passes, which otherwise pause the event loop (and the audio).
+            gc.collect()
+            gc.freeze()
+            log.info(
+                "service_started", port=settings.port, embedded_database=not settings.database_url
+            )
             yield
-        finally:
-            await runtime.prepared.close_all()
-            await business.http.aclose()
-            await twilio_http.aclose()
-            await store.stop()
-            await engine.dispose()
-            if embedded is not None:
-                await embedded.stop()
-            log.info("service_stopped")
+        log.info("service_stopped")
 
     profile_path = settings.business_profile
     if not profile_path.is_absolute() and not profile_path.exists():
         profile_path = project_root() / profile_path  # relative to the checkout or image
     profile = load_profile(profile_path)
-    business = Business(settings, profile)
+    business = BusinessBackend(settings, profile)
     # The built-in backend is mounted now and given its database once the lifespan starts.
     business_mount = Mount("/business", app=_not_ready)
     routes = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,3 +30,8 @@ async def insert_message(conn: AsyncConnection, record: MessageRecord) -> str:
     )
     await conn.execute(statement)
     return record.id
+
+
+async def write_message_op(conn: AsyncConnection, op: dict[str, Any]) -> None:
+    """The writer's handler for `{"op": "message", "record": {...}}` rows (and their replays)."""
+    await insert_message(conn, MessageRecord(**op["record"]))

@@ -1,5 +1,9 @@
 """The call's state machine: events in, actions out. No I/O, no clock, no asyncio.
 
+It is longer than 400 lines on purpose: one machine whose handlers share its state (phase,
+playback, transcript, tools, the response in flight); split across modules they would reach into
+each other's fields. What the agent is told to say lives in app/call/notes.py.
+
 The driver stamps every event with `at_ms` (its monotonic clock), feeds it to `handle`, carries
 out the returned actions in order, and wakes the machine with a `Tick` at `next_deadline()`.
 """
@@ -13,6 +17,15 @@ from typing import Any, assert_never
 from app.call import actions as A
 from app.call import events as E
 from app.call.hold import HOLD_TONE_BYTES, HOLD_TONE_PAYLOAD
+from app.call.notes import (
+    CAP_GOODBYE,
+    DTMF_ZERO,
+    IDLE_GOODBYE,
+    IDLE_PROMPT,
+    RECONNECTED,
+    SHUTDOWN_GOODBYE,
+    WRAP_UP_NOTE,
+)
 from app.call.playback import Playback
 from app.call.transcript import AgentTurn, Transcript, heard_part
 
@@ -27,27 +40,6 @@ OUTCOME_RANK = (
     "abandoned",
 )
 INFO_TOOLS = frozenset({"lookup_hours", "check_availability"})
-
-WRAP_UP_NOTE = (
-    "The call reaches its time limit in 30 seconds. Help the caller finish now: offer to take a "
-    "message if anything is left, then say goodbye."
-)
-CAP_GOODBYE = (
-    "The call has reached its time limit. In one short sentence, apologise that you have to end "
-    "the call now and say goodbye."
-)
-IDLE_PROMPT = "The caller has been silent for a while. Briefly ask if they are still there."
-IDLE_GOODBYE = "The caller is still silent. Say a short, friendly goodbye; the call will end."
-SHUTDOWN_GOODBYE = (
-    "This line is closing for maintenance in a moment. In one short sentence, apologise and say "
-    "you are passing the call on to the team."
-)
-RECONNECTED = (
-    "The connection dropped for a moment. Apologise briefly and ask the caller to repeat what they "
-    "last said."
-)
-DTMF_ZERO = "The caller pressed 0 on the keypad: they want a person. Offer to transfer them now."
-
 
 RESPONSE_WAIT_MS = 5_000  # how long a requested response may take to start
 
@@ -203,6 +195,11 @@ class CallMachine:
         if self._awaiting_response_since is not None:
             deadlines.append(self._awaiting_response_since + RESPONSE_WAIT_MS)
         return min(deadlines)
+
+    @property
+    def accepts_caller_audio(self) -> bool:
+        """Read-only: caller audio goes to the model now (what `handle(CallerAudio)` decides)."""
+        return self._model_up and self.phase is not Phase.ENDED
 
     @property
     def agent_speaking(self) -> bool:

@@ -132,6 +132,7 @@ class CallStore:
         retry_initial: float = 0.2,
         retry_max: float = 5.0,
         batch_size: int = 200,
+        handlers: dict[str, Handler] | None = None,
     ) -> None:
         self._engine = engine
         self._spool = spool_dir / "pending-writes.jsonl"
@@ -146,15 +147,13 @@ class CallStore:
             "tool_call": _tool_call,
             "outcome": _outcome,
             "finalize": _finalize,
+            # Other parts of the service (e.g. messages) write through the same queue.
+            **(handlers or {}),
         }
         self._idle = asyncio.Event()
         self._idle.set()
         self.written = 0
         self.spooled = 0
-
-    def register(self, op: str, handler: Handler) -> None:
-        """Let another part of the service (e.g. messages) write through the same queue."""
-        self._handlers[op] = handler
 
     # --- producers (called from the audio path: cheap and non-blocking) --------------------
 

@@ -9,6 +9,7 @@ from string import Template
 from typing import Any
 
 from app.config import Settings
+from app.wire.realtime import message
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,11 @@ def session_config(
         "tools": tools,
         "tool_choice": "auto",
     }
+
+
+def history_items(history: list[tuple[str, str]], note: str | None = None) -> list[str]:
+    """Conversation items that re-seed a new model session with what was said."""
+    items = [message("user" if who == "caller" else "assistant", said) for who, said in history]
+    if note:
+        items.append(message("system", note))
+    return items

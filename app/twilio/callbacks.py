@@ -16,6 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from app.db.tables import calls
 from app.logging import get_logger, mask_phone
+from app.realtime.session import history_items
 from app.twilio import handoff
 from app.twilio.signatures import ws_base
 from app.twilio.webhooks import Webhook, twilio_webhook, twiml
@@ -133,11 +134,8 @@ async def transfer_done(hook: Webhook) -> Response:
         return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
     # Back to the agent: a new stream, and a model session seeded with the call so far.
     note = TRANSFER_FAILED_NOTE.format(status=dial_status or "no answer")
-    history, _next_seq = await runtime.history(call_sid)
-    session = runtime.open_model_session(
-        call_sid, greet=True, extra=runtime.history_items(history, note)
-    )
-    runtime.prepared.add(session)
+    history, _next_seq = await runtime.history.load(call_sid)
+    runtime.sessions.prepare(call_sid, extra=history_items(history, note))
     row = await _call_row(runtime, call_sid)
     return twiml(
         handoff.connect_stream(

@@ -75,9 +75,7 @@ async def incoming_call(hook: Webhook) -> Response:
     if disclose:
         runtime.store.call(call_sid, recording_disclosed=True)
     # Open the model now: the greeting is generated while Twilio sets up the stream.
-    runtime.prepared.add(
-        runtime.open_model_session(call_sid, greet=True, disclose_recording=disclose)
-    )
+    runtime.sessions.prepare(call_sid, disclose_recording=disclose)
     context = {"from": from_number or "", "from_state": params.get("FromState") or ""}
     return twiml(
         handoff.connect_stream(base, ws_base(base), runtime.tokens.issue(call_sid), context)

@@ -1,32 +1,19 @@
-"""WS /twilio/stream: authenticate the Media Stream, then drive the call until it ends.
-
-One call = one driver task with one inbox. Readers turn Twilio frames and model events into
-events in that inbox; the driver feeds them to the call's CallMachine and carries out the
-actions it returns. Nothing else touches call state.
-"""
+"""WS /twilio/stream: authenticate Twilio's Media Stream, then hand it to the call driver."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from app.call import actions as A
 from app.call import events as E
-from app.call.machine import CallMachine, MachineConfig
+from app.call.driver import run_call
+from app.call.info import CallInfo
 from app.logging import get_logger, mask_phone
-from app.realtime.client import ModelSession
-from app.realtime.pricing import estimate_cost
 from app.twilio.signatures import is_valid, public_base, ws_base
-from app.wire import realtime as rt
 from app.wire import twilio as tw
 
 if TYPE_CHECKING:
@@ -34,377 +21,57 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-POLICY_VIOLATION = 1008
-UNSUPPORTED_DATA = 1003
-MESSAGE_TOO_BIG = 1009
-# Turn numbers for a resumed call whose history could not be read: after any earlier turn.
-RESUMED_SEQ_BASE = 100_000
-AGENT_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration"})
-RESUMED_NOTE = (
-    "The caller is back with you: the transfer to a person was not answered. Apologise briefly "
-    "and offer to take a message so the team can call back."
-)
 
+class StarletteMediaStream:
+    """A Starlette WebSocket as the driver's `MediaStream`."""
 
-@dataclass(frozen=True)
-class CallInfo:
-    call_sid: str
-    stream_sid: str
-    from_number: str | None
-    from_state: str | None
-    public_base: str  # https://host as Twilio reaches us, for absolute URLs in REST TwiML
-    resume: str | None = None  # "transfer_failed": the caller is back from an unanswered transfer
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
 
-
-class CallDriver:
-    def __init__(self, runtime: Runtime, websocket: WebSocket, info: CallInfo) -> None:
-        self.rt = runtime
-        self.ws = websocket
-        self.info = info
-        self.inbox: asyncio.Queue[E.Event] = asyncio.Queue()
-        self._t0 = time.monotonic()
-        self.machine = CallMachine()
-        self.model: ModelSession | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._ended = asyncio.Event()
-
-    def now_ms(self) -> int:
-        return int((time.monotonic() - self._t0) * 1000)
-
-    def _machine_config(self, greeting_requested: bool = False) -> MachineConfig:
-        s = self.rt.settings
-        max_call_ms = s.max_call_seconds * 1000
-        return MachineConfig(
-            max_call_ms=max_call_ms,
-            wrap_up_before_ms=min(30_000, max_call_ms // 3),
-            idle_prompt_ms=int(s.idle_prompt_seconds * 1000),
-            idle_hangup_ms=int(s.idle_hangup_seconds * 1000),
-            greeting_requested=greeting_requested,
-        )
-
-    # --- lifecycle -------------------------------------------------------------------------
-
-    async def run(self, start: E.StreamStarted) -> None:
-        config = self._machine_config()
-        extra: list[str] = []
-        if self.info.resume:
-            # Back from a transfer nobody answered: carry on the same record and conversation.
-            try:
-                history, next_seq = await self.rt.history(self.info.call_sid)
-            except Exception:  # the database is away: carry on without the history
-                log.warning("history_unavailable")
-                history, next_seq = [], RESUMED_SEQ_BASE
-            config = replace(
-                config,
-                first_seq=next_seq,
-                history=tuple(history),
-                initial_outcome=("transfer_failed", {"resumed": True}),
-            )
-            extra = self.rt.history_items(history, RESUMED_NOTE)
-        prepared = self.rt.prepared.adopt(self.info.call_sid)
-        if prepared is None:
-            # The webhook was handled elsewhere (another instance, or a restart): connect now.
-            log.info("model_session_cold_start")
-            self.model = self.rt.open_model_session(self.info.call_sid, greet=False, extra=extra)
-        else:
-            self.model = prepared
-        self.machine = CallMachine(replace(config, greeting_requested=prepared is not None))
-        self.model.attach(self._model_sink(self.model))
-        reader = self._spawn(self._read_twilio())
-        self.inbox.put_nowait(E.StreamStarted(self.now_ms(), start.stream_sid, start.call_sid))
+    async def receive(self) -> str | bytes | None:
         try:
-            await self._drive()
-        finally:
-            reader.cancel()
-            await self._shutdown()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _shutdown(self) -> None:
-        # Close the model socket on every way out: a leaked session is billed per second.
-        if self.model is not None:
-            await self.model.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await self.ws.close(1000)
-
-    async def _drive(self) -> None:
-        machine = self.machine
-        loop = asyncio.get_running_loop()
-        timer: asyncio.TimerHandle | None = None
-        armed_for: int | None = None
-        try:
-            while not self._ended.is_set():
-                # One timer, re-armed only when the machine's next deadline moves: cheaper than a
-                # timeout around every `get` at 50 frames a second per call.
-                deadline = machine.next_deadline()
-                if deadline != armed_for:
-                    if timer is not None:
-                        timer.cancel()
-                    timer = None
-                    if deadline is not None:
-                        timer = loop.call_at(self._t0 + deadline / 1000, self._tick)
-                    armed_for = deadline
-                if self.inbox.empty():
-                    event = await self.inbox.get()
-                else:
-                    event = self.inbox.get_nowait()
-                if isinstance(event, E.Tick):
-                    armed_for = None  # the timer fired: arm the next one
-                for action in machine.handle(event):
-                    await self._do(action)
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def _tick(self) -> None:
-        self.inbox.put_nowait(E.Tick(self.now_ms()))
-
-    # --- readers ---------------------------------------------------------------------------
-
-    async def _read_twilio(self) -> None:
-        limit = self.rt.settings.max_frame_bytes
-        try:
-            while True:
-                message = await self.ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text")
-                if text is None:
-                    # Binary frames are not part of the protocol (Twilio error 31950).
-                    await self._reject(UNSUPPORTED_DATA, "binary frame")
-                    break
-                if len(text) > limit:
-                    await self._reject(MESSAGE_TOO_BIG, "frame too large")
-                    break
-                try:
-                    frame = tw.parse_frame(text, self.now_ms())
-                except tw.FrameError as exc:
-                    await self._reject(UNSUPPORTED_DATA, str(exc))
-                    break
-                if isinstance(frame, E.CallerAudio):
-                    # The hot path skips the inbox: handle() is synchronous, so the machine
-                    # still decides (atomically, between the driver's awaits) and the audio
-                    # reaches the model one task hop sooner.
-                    for action in self.machine.handle(frame):
-                        if isinstance(action, A.ForwardAudio):
-                            await self._send_model(rt.append_audio(action.payload))
-                    continue
-                if frame is None or isinstance(frame, tw.Connected | E.StreamStarted):
-                    continue
-                self.inbox.put_nowait(frame)
-                if isinstance(frame, E.StreamStopped):
-                    return
+            message = await self._ws.receive()
         except (WebSocketDisconnect, RuntimeError):
-            pass
-        # Starlette ends quietly when the caller hangs up: this line is the one cleanup path.
-        self.inbox.put_nowait(E.StreamStopped(self.now_ms()))
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text: str | None = message.get("text")
+        if text is None:
+            return bytes(message.get("bytes") or b"")
+        return text
 
-    async def _reject(self, code: int, reason: str) -> None:
-        log.warning("twilio_frame_rejected", reason=reason, code=code)
-        with contextlib.suppress(Exception):
-            await self.ws.close(code)
-
-    def _model_sink(self, session: ModelSession) -> Callable[[str | bytes | None], None]:
-        """Model events go straight from the socket reader into the inbox."""
-
-        def deliver(frame: str | bytes | None) -> None:
-            if frame is None:
-                if session is self.model:
-                    self.inbox.put_nowait(E.ModelDisconnected(self.now_ms()))
-                return
-            event = rt.parse_server_event(frame, self.now_ms())
-            if event is None:
-                return
-            if isinstance(event, E.ModelError):
-                log.warning("model_error", code=event.code, message=event.message[:200])
-            self.inbox.put_nowait(event)
-
-        return deliver
-
-    # --- actions ---------------------------------------------------------------------------
-
-    async def _send_twilio(self, text: str) -> None:
-        if self.ws.application_state != WebSocketState.CONNECTED:
-            return
+    async def send(self, text: str) -> bool:
+        if self._ws.application_state != WebSocketState.CONNECTED:
+            return False
         try:
-            await self.ws.send_text(text)
+            await self._ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
-            self.inbox.put_nowait(E.StreamStopped(self.now_ms()))
+            return False
+        return True
 
-    async def _send_model(self, text: str) -> None:
-        if self.model is not None:
-            await self.model.send(text)
-
-    async def _do(self, action: A.Action) -> None:
-        sid = self.info.stream_sid
-        call_sid = self.info.call_sid
-        match action:
-            case A.PlayAudio():
-                await self._send_twilio(tw.media_frame(sid, action.payload))
-            case A.SendMark():
-                await self._send_twilio(tw.mark_frame(sid, action.name))
-            case A.ClearAudio():
-                await self._send_twilio(tw.clear_frame(sid))
-            case A.TruncateItem():
-                await self._send_model(rt.truncate(action.item_id, action.audio_end_ms))
-            case A.CancelResponse():
-                await self._send_model(rt.response_cancel())
-            case A.SendFunctionOutput():
-                await self._send_model(rt.function_output(action.call_id, action.output))
-            case A.CreateResponse():
-                if action.note:
-                    await self._send_model(rt.message("system", action.note))
-                await self._send_model(rt.response_create())
-            case A.AddSystemNote():
-                await self._send_model(rt.message("system", action.text))
-            case A.ReconnectModel():
-                self._spawn(self._reconnect(action.history))
-            case A.StartTool():
-                self._spawn(self._run_tool(action))
-            case A.SaveTurn():
-                self.rt.store.turn(
-                    call_sid,
-                    action.seq,
-                    action.speaker,
-                    action.text,
-                    action.interrupted,
-                    action.offset_ms,
-                )
-            case A.SaveToolCall():
-                self.rt.store.tool_call(
-                    call_sid,
-                    action.call_id,
-                    action.name,
-                    _json_or_text(action.arguments),
-                    _json_or_text(action.output),
-                    action.ok,
-                    action.duration_ms,
-                    action.offset_ms,
-                )
-            case A.RecordGreeting():
-                log.info("greeting_played", greeting_ms=action.greeting_ms)
-                self.rt.store.call(
-                    call_sid, greeting_ms=action.greeting_ms, answered_at=datetime.now(UTC)
-                )
-            case A.StartTransfer():
-                self._spawn(self._transfer(action))
-            case A.EndCall():
-                await self._end(action)
-
-    async def _run_tool(self, action: A.StartTool) -> None:
-        result = await self.rt.dispatch_tool(
-            self.info, action.call_id, action.name, action.arguments
-        )
-        self.inbox.put_nowait(
-            E.ToolFinished(
-                self.now_ms(),
-                action.call_id,
-                action.name,
-                result.ok,
-                result.output,
-                result.outcome,
-                result.effect,
-            )
-        )
-
-    async def _transfer(self, action: A.StartTransfer) -> None:
-        try:
-            ok, reason = await self.rt.transfer(self.info, action.reason, action.summary)
-        except Exception:  # the caller must hear the agent again, never silence
-            log.exception("transfer_crashed")
-            ok, reason = False, "internal_error"
-        if not ok:
-            self.inbox.put_nowait(E.TransferFailed(self.now_ms(), reason))
-
-    async def _reconnect(self, history: tuple[tuple[str, str], ...]) -> None:
-        old = self.model
-        if old is not None:
-            await old.close()
-        items = self.rt.history_items(list(history))
-        session = self.rt.open_model_session(self.info.call_sid, greet=False, extra=items)
-        self.model = session
-        # Twilio keeps playing what was sent; the caller must not wait long for the agent.
-        if not await session.wait_connected(2.0):
-            await session.close()
-            self.inbox.put_nowait(E.ModelDisconnected(self.now_ms()))
-            return
-        log.info("model_reconnected", reseeded_turns=len(history))
-        session.attach(self._model_sink(session))
-        self.inbox.put_nowait(E.ModelReconnected(self.now_ms()))
-
-    async def _end(self, action: A.EndCall) -> None:
-        self._ended.set()
-        usage = action.usage
-        cost = estimate_cost(self.rt.settings.openai_realtime_model, usage)
-        handed_off = action.reason == "transferred"
-        # A transferred call goes on without us: Twilio's callbacks record its end and outcome.
-        ending: dict[str, Any] = {} if handed_off else {"ended_at": datetime.now(UTC)}
-        self.rt.store.call(
-            self.info.call_sid,
-            **ending,
-            end_reason=action.reason,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            input_audio_tokens=usage.input_audio_tokens,
-            output_audio_tokens=usage.output_audio_tokens,
-            cached_tokens=usage.cached_tokens,
-            estimated_cost_usd=cost,
-        )
-        if not handed_off:
-            self.rt.store.outcome(self.info.call_sid, action.outcome, action.outcome_detail)
-        log.info(
-            "call_ended",
-            end_reason=action.reason,
-            outcome=action.outcome,
-            total_tokens=usage.input_tokens + usage.output_tokens,
-            estimated_cost_usd=float(cost),
-        )
-        if self.model is not None:
-            await self.model.close()
-        # Closing the stream makes Twilio request the <Connect action> (stream-ended), which
-        # decides from the database what the caller hears next.
-        if self.ws.application_state == WebSocketState.CONNECTED:
+    async def close(self, code: int) -> None:
+        if self._ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
-                await self.ws.close(1000)
-        if action.reason in AGENT_ENDINGS and self.rt.twilio is not None:
-            # And hang up through REST too, so the call ends even if that request goes astray.
-            await self.rt.twilio.hang_up(self.info.call_sid)
+                await self._ws.close(code)
 
 
-def _json_or_text(value: str) -> Any:
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return {"raw": value[:2000]}
-
-
-async def _first_frames(websocket: WebSocket, limit: int) -> E.StreamStarted | int:
+async def first_frames(stream: StarletteMediaStream, limit: int) -> E.StreamStarted | int:
     """Read `connected` then `start`; anything else first is refused with a close code."""
     for _ in range(3):
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return 1000
-        text = message.get("text")
+        text = await stream.receive()
         if text is None:
-            return POLICY_VIOLATION  # binary frames are not part of the protocol
+            return 1000
+        if isinstance(text, bytes):
+            return tw.POLICY_VIOLATION  # binary frames are not part of the protocol
         if len(text) > limit:
-            return MESSAGE_TOO_BIG
+            return tw.MESSAGE_TOO_BIG
         frame = tw.parse_frame(text, 0)
         if isinstance(frame, tw.Connected):
             continue
         if isinstance(frame, E.StreamStarted):
             return frame
-        return POLICY_VIOLATION  # media, marks or stop before `start`
-    return POLICY_VIOLATION
+        return tw.POLICY_VIOLATION  # media, marks or stop before `start`
+    return tw.POLICY_VIOLATION
 
 
 async def stream_endpoint(websocket: WebSocket) -> None:
@@ -413,24 +80,24 @@ async def stream_endpoint(websocket: WebSocket) -> None:
     url = ws_base(public_base(settings, websocket.headers, websocket.url)) + websocket.url.path
     signature = websocket.headers.get("x-twilio-signature")
     await websocket.accept()
+    stream = StarletteMediaStream(websocket)
     if not is_valid(settings, url, {}, signature):
         log.warning("stream_rejected", reason="bad_signature")
-        await websocket.close(POLICY_VIOLATION)
+        await stream.close(tw.POLICY_VIOLATION)
         return
     try:
         async with asyncio.timeout(10):
-            start = await _first_frames(websocket, settings.max_frame_bytes)
-    except (TimeoutError, tw.FrameError, WebSocketDisconnect):
-        start = POLICY_VIOLATION
+            start = await first_frames(stream, settings.max_frame_bytes)
+    except (TimeoutError, tw.FrameError):
+        start = tw.POLICY_VIOLATION
     if not isinstance(start, E.StreamStarted):
         log.warning("stream_rejected", reason="no_start", code=start)
-        with contextlib.suppress(Exception):
-            await websocket.close(start)
+        await stream.close(start)
         return
     token = start.parameters.get("token", "")
     if not runtime.tokens.redeem(start.call_sid, token):
         log.warning("stream_rejected", reason="bad_token")
-        await websocket.close(POLICY_VIOLATION)
+        await stream.close(tw.POLICY_VIOLATION)
         return
     info = CallInfo(
         start.call_sid,
@@ -442,17 +109,4 @@ async def stream_endpoint(websocket: WebSocket) -> None:
     )
     with structlog.contextvars.bound_contextvars(call_sid=info.call_sid):
         log.info("stream_started", caller=mask_phone(info.from_number))
-        runtime.store.call(info.call_sid, stream_sid=info.stream_sid)
-        driver = CallDriver(runtime, websocket, info)
-        runtime.active_calls[info.call_sid] = driver
-        try:
-            await driver.run(start)
-        except Exception:
-            # A bug of ours must not leave the call unrecorded: close the stream, and Twilio's
-            # <Connect action> hands the caller to a person (no normal end_reason was written).
-            log.exception("call_driver_crashed")
-            runtime.store.call(
-                info.call_sid, ended_at=datetime.now(UTC), end_reason="internal_error"
-            )
-        finally:
-            runtime.active_calls.pop(info.call_sid, None)
+        await run_call(runtime.services, runtime.active_calls, stream, info)

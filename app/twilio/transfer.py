@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
+from app.call.info import CallInfo
 from app.config import Settings
 from app.db.store import CallStore
 from app.logging import get_logger
 from app.twilio import handoff
 from app.twilio.rest import TwilioCalls
-
-if TYPE_CHECKING:
-    from app.twilio.stream import CallInfo
 
 log = get_logger(__name__)
 

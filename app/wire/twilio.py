@@ -9,6 +9,11 @@ import orjson
 
 from app.call import events as E
 
+# WebSocket close codes (RFC 6455 section 7.4.1) for streams that break the protocol.
+POLICY_VIOLATION = 1008
+UNSUPPORTED_DATA = 1003
+MESSAGE_TOO_BIG = 1009
+
 
 class FrameError(ValueError):
     """A frame Twilio would never send: the connection that sent it is closed (1003/1008)."""

@@ -1,0 +1,118 @@
+"""Builds the runtime and every part it needs, once, at start-up; tears it down at the end.
+
+Each part is given what it uses when it is constructed (no service locator, nothing filled in
+afterwards), in dependency order: database, writer, clients, sessions, tools, call services.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+
+from app.business.backend import BusinessBackend
+from app.business.messages import write_message_op
+from app.business.profile import render_profile_for_prompt
+from app.call.ports import CallServices
+from app.config import Settings
+from app.db.embedded import EmbeddedPostgres
+from app.db.engine import make_engine, project_root, upgrade
+from app.db.history import CallHistory
+from app.db.store import CallStore
+from app.functions.registry import session_tools
+from app.functions.runner import ToolRunner
+from app.logging import get_logger
+from app.realtime.client import PreparedSessions
+from app.realtime.session import load_template
+from app.realtime.sessions import BusinessPrompt, ModelSessions
+from app.runtime import Runtime
+from app.twilio.rest import TwilioCalls
+from app.twilio.tokens import StreamTokens
+from app.twilio.transfer import Transfers
+
+log = get_logger(__name__)
+
+
+def _token_secret(settings: Settings) -> bytes:
+    if settings.twilio_auth_token is not None:
+        return hashlib.sha256(settings.twilio_auth_token.get_secret_value().encode()).digest()
+    return secrets.token_bytes(32)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """DATABASE_URL, or the embedded PostgreSQL under DATA_DIR (started, migrated, stopped)."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    url = await embedded.start()
+    try:
+        await upgrade(url)
+        yield url
+    finally:
+        await embedded.stop()
+
+
+def build_sessions(settings: Settings, business: BusinessBackend) -> ModelSessions:
+    profile = business.profile
+    prompt = BusinessPrompt(
+        template=load_template(project_root() / "prompts" / "system.md"),
+        name=profile.name,
+        facts=render_profile_for_prompt(profile),
+        timezone=profile.tz,
+        transfer_available=business.can_transfer,
+    )
+    prepared = PreparedSessions(settings.preconnect_ttl_seconds)
+    return ModelSessions(settings, prompt, session_tools(), prepared, _utcnow)
+
+
+@contextlib.asynccontextmanager
+async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterator[Runtime]:
+    """The whole runtime for one process; everything it opened is closed on the way out."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(database_url(settings))
+        engine = make_engine(url)
+        stack.push_async_callback(engine.dispose)
+        store = CallStore(
+            engine, settings.data_dir / "spool", handlers={"message": write_message_op}
+        )
+        await store.start()
+        stack.push_async_callback(store.stop)
+        stack.push_async_callback(business.http.aclose)
+        twilio_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False)
+        stack.push_async_callback(twilio_http.aclose)
+        twilio = TwilioCalls(settings, twilio_http)
+        sessions = build_sessions(settings, business)
+        stack.push_async_callback(sessions.prepared.close_all)
+        history = CallHistory(engine, store)
+        services = CallServices(
+            settings=settings,
+            store=store,
+            sessions=sessions,
+            history=history,
+            run_tool=ToolRunner(
+                business.client, store, business.can_transfer, settings.tool_timeout_seconds
+            ),
+            transfer=Transfers(settings, twilio, store).start,
+            hang_up=twilio.hang_up,
+        )
+        yield Runtime(
+            settings=settings,
+            engine=engine,
+            store=store,
+            tokens=StreamTokens(_token_secret(settings), settings.stream_token_ttl_seconds),
+            sessions=sessions,
+            history=history,
+            twilio=twilio,
+            business=business,
+            services=services,
+        )

@@ -1,0 +1,86 @@
+"""Opens a call's model sessions: the business's instructions and tools, greeting or not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.config import Settings
+from app.realtime.client import ModelSession, PreparedSessions, opening_messages
+from app.realtime.session import PromptContext, render_instructions, session_config
+
+
+@dataclass(frozen=True)
+class BusinessPrompt:
+    """What the instructions say about the business, fixed at start-up."""
+
+    template: str
+    name: str
+    facts: str
+    timezone: ZoneInfo
+    transfer_available: Callable[[datetime], bool]
+
+
+class ModelSessions:
+    """Every model session of every call is opened here, with the same instructions and tools.
+
+    Sessions opened at webhook time wait in `prepared` until their stream adopts them.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        prompt: BusinessPrompt,
+        tools: list[dict[str, Any]],
+        prepared: PreparedSessions,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._prompt = prompt
+        self._tools = tools
+        self.prepared = prepared
+        self._now = now
+
+    def instructions(self, disclose_recording: bool) -> str:
+        now = self._now()
+        prompt = self._prompt
+        return render_instructions(
+            prompt.template,
+            PromptContext(
+                business_name=prompt.name,
+                business_facts=prompt.facts,
+                now=now.astimezone(prompt.timezone),
+                transfer_available=prompt.transfer_available(now),
+                disclose_recording=disclose_recording,
+            ),
+        )
+
+    def open(
+        self,
+        call_sid: str,
+        *,
+        greet: bool,
+        disclose_recording: bool = False,
+        extra: list[str] | None = None,
+    ) -> ModelSession:
+        """Connect now (in the background); `extra` items go in before any greeting."""
+        session = session_config(self._settings, self.instructions(disclose_recording), self._tools)
+        first = opening_messages(session, greet=False) + (extra or [])
+        if greet:
+            first += opening_messages(session, greet=True)[1:]
+        return ModelSession(self._settings, call_sid, first)
+
+    def prepare(
+        self, call_sid: str, *, disclose_recording: bool = False, extra: list[str] | None = None
+    ) -> None:
+        """Open a session that starts its greeting now, for the stream on its way."""
+        self.prepared.add(
+            self.open(call_sid, greet=True, disclose_recording=disclose_recording, extra=extra)
+        )
+
+    def adopt(self, call_sid: str) -> ModelSession | None:
+        """The session opened for this call's stream, if this process opened one."""
+        return self.prepared.adopt(call_sid)
