@@ -94,6 +94,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         sessions = build_sessions(settings, business)
         stack.push_async_callback(sessions.prepared.close_all)
         history = CallHistory(engine, store)
+        transfers = Transfers(settings, twilio, store)
         services = CallServices(
             settings=settings,
             store=store,
@@ -102,7 +103,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             run_tool=ToolRunner(
                 business.client, store, business.can_transfer, settings.tool_timeout_seconds
             ),
-            transfer=Transfers(settings, twilio, store).start,
+            transfer=transfers.start,
             hang_up=twilio.hang_up,
         )
         yield Runtime(
@@ -113,6 +114,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             sessions=sessions,
             history=history,
             twilio=twilio,
+            transfers=transfers,
             business=business,
             services=services,
         )

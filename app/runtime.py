@@ -16,6 +16,7 @@ from app.realtime.client import PreparedSessions
 from app.realtime.sessions import ModelSessions
 from app.twilio.rest import TwilioCalls
 from app.twilio.tokens import StreamTokens
+from app.twilio.transfer import Transfers
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Runtime:
     sessions: ModelSessions
     history: CallHistory
     twilio: TwilioCalls
+    transfers: Transfers
     business: BusinessBackend
     services: CallServices
     active_calls: dict[str, CallDriver] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """Twilio's follow-up requests about a call: stream ended, status, and the warm transfer.
 
 Each answer is decided from the database (after this instance's own pending writes are in),
-so whichever instance Twilio reaches answers the same way.
+so whichever instance Twilio reaches answers the same way. When the database is away, what this
+process remembers of the call decides, and otherwise a safe default: never a 5xx, never silence.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from app.logging import get_logger, mask_phone
 from app.realtime.session import history_items
 from app.twilio import handoff
 from app.twilio.signatures import ws_base
-from app.twilio.webhooks import Webhook, twilio_webhook, twiml
+from app.twilio.webhooks import Webhook, no_content, twilio_webhook, twiml
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -29,6 +30,8 @@ log = get_logger(__name__)
 # The agent ended these calls on purpose: after the stream closes, the call ends too.
 NORMAL_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration", "caller_hangup"})
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+DATABASE_WAIT_SECONDS = 4.0  # Twilio gives a webhook 15 s; the caller hears silence meanwhile
+GENERIC_WHISPER = "Incoming call from the receptionist. Connecting you now."
 TRANSFER_FAILED_NOTE = (
     "You tried to transfer the caller to a person, but nobody answered ({status}). Apologise "
     "briefly, and offer to take a message so the team can call back."
@@ -36,29 +39,48 @@ TRANSFER_FAILED_NOTE = (
 
 
 async def _call_row(runtime: Runtime, call_sid: str, wait_for_end: float = 0.0) -> dict[str, Any]:
-    """The call's row once our own writes are in; optionally wait for another instance's."""
-    await runtime.store.flush(2.0)
-    deadline = asyncio.get_running_loop().time() + wait_for_end
-    while True:
-        async with runtime.engine.connect() as conn:
-            row = (await conn.execute(select(calls).where(calls.c.call_sid == call_sid))).first()
-        found = dict(row._mapping) if row is not None else {}
-        if found.get("end_reason") or asyncio.get_running_loop().time() >= deadline:
-            return found
-        await asyncio.sleep(0.1)
+    """The call's row once our own writes are in; optionally wait for another instance's.
+
+    Raises (TimeoutError, a database error) when the database does not answer in time.
+    """
+    async with asyncio.timeout(DATABASE_WAIT_SECONDS + wait_for_end):
+        await runtime.store.flush(2.0)
+        deadline = asyncio.get_running_loop().time() + wait_for_end
+        while True:
+            async with runtime.engine.connect() as conn:
+                query = select(calls).where(calls.c.call_sid == call_sid)
+                row = (await conn.execute(query)).first()
+            found = dict(row._mapping) if row is not None else {}
+            if found.get("end_reason") or asyncio.get_running_loop().time() >= deadline:
+                return found
+            await asyncio.sleep(0.1)
 
 
-@twilio_webhook
+async def _call_row_or_none(runtime: Runtime, call_sid: str) -> dict[str, Any] | None:
+    try:
+        return await _call_row(runtime, call_sid)
+    except Exception as exc:
+        log.error("call_row_unavailable", error=type(exc).__name__)
+        return None
+
+
+def _to_human(hook: Webhook) -> Response:
+    return twiml(handoff.to_human(hook.runtime.settings, handoff.SORRY_BROKEN))
+
+
+@twilio_webhook(_to_human)
 async def stream_ended(hook: Webhook) -> Response:
     """The <Connect action>: the stream closed; what does the caller hear next?"""
     runtime, call_sid = hook.runtime, hook.call_sid
     try:
         row = await _call_row(runtime, call_sid, wait_for_end=1.0)
     except Exception as exc:  # the database is away: never leave the caller in silence
-        log.warning("stream_ended_without_database", error=type(exc).__name__)
+        log.error("stream_ended_without_database", error=type(exc).__name__)
         row = {}
     reason = row.get("end_reason")
-    if row.get("transfer_status") == "requested":
+    if row.get("transfer_status") == "requested" or (
+        not row and runtime.transfers.recent(call_sid) is not None
+    ):
         log.info("stream_ended", decision="transfer_in_progress")
         return twiml(VoiceResponse())
     if reason in NORMAL_ENDINGS:
@@ -71,7 +93,7 @@ async def stream_ended(hook: Webhook) -> Response:
     return twiml(handoff.to_human(runtime.settings, message))
 
 
-@twilio_webhook
+@twilio_webhook(no_content)
 async def call_status(hook: Webhook) -> Response:
     """Status callback: finalise the call even when no stream ever connected."""
     runtime, call_sid = hook.runtime, hook.call_sid
@@ -81,7 +103,7 @@ async def call_status(hook: Webhook) -> Response:
         runtime.store.call(call_sid, twilio_status=status)
         return Response(status_code=204)
     # A caller who hung up during the greeting: the pre-opened session is closed now.
-    session = runtime.prepared.adopt(call_sid)
+    session = runtime.sessions.adopt(call_sid)
     if session is not None:
         await session.close()
     runtime.store.put(
@@ -96,32 +118,52 @@ async def call_status(hook: Webhook) -> Response:
     return Response(status_code=204)
 
 
-@twilio_webhook
+def _generic_whisper(hook: Webhook) -> Response:
+    return twiml(handoff.whisper(GENERIC_WHISPER))
+
+
+@twilio_webhook(_generic_whisper)
 async def transfer_whisper(hook: Webhook) -> Response:
     """Played to the person who answers, before the caller is bridged to them."""
     runtime = hook.runtime
     parent = hook.request.query_params.get("call", "")
-    row = await _call_row(runtime, parent)
-    caller = row.get("from_number") or "a withheld number"
+    # What this process handed over is the freshest; the database serves other instances.
+    handover = runtime.transfers.recent(parent)
+    if handover is not None:
+        caller, reason, summary = handover.from_number, handover.reason, handover.summary
+    else:
+        row = await _call_row_or_none(runtime, parent)
+        if row is None:
+            return _generic_whisper(hook)
+        caller = row.get("from_number")
+        reason, summary = row.get("transfer_reason") or "", row.get("transfer_summary") or ""
+    caller = caller or "a withheld number"
     spoken_number = " ".join(caller) if caller.startswith("+") else caller
-    summary = row.get("transfer_summary") or "No summary was given."
-    reason = row.get("transfer_reason") or "they asked for a person"
     log.info("transfer_whisper", call_sid=parent, caller=mask_phone(caller))
     return twiml(
         handoff.whisper(
             f"Incoming call from the receptionist. The caller's number is {spoken_number}. "
-            f"They are calling about: {reason}. {summary} Connecting you now."
+            f"They are calling about: {reason or 'they asked for a person'}. "
+            f"{summary or 'No summary was given.'} Connecting you now."
         )
     )
 
 
-@twilio_webhook
+def _dial_fallback(hook: Webhook) -> Response:
+    """<Dial action> when deciding failed: answered means done; otherwise a person or goodbye."""
+    if hook.params.get("DialCallStatus", "") == "completed":
+        return twiml(handoff.hang_up())
+    return _to_human(hook)
+
+
+@twilio_webhook(_dial_fallback)
 async def transfer_done(hook: Webhook) -> Response:
     """<Dial action>: the person answered (done), or not (back to the agent, with context)."""
     runtime, base = hook.runtime, hook.base
     call_sid = hook.call_sid or hook.request.query_params.get("call", "")
     dial_status = hook.params.get("DialCallStatus", "")
     log.info("transfer_done", dial_status=dial_status)
+    handover = runtime.transfers.forget(call_sid)
     if dial_status == "completed":
         runtime.store.call(call_sid, transfer_status="completed", dial_call_status=dial_status)
         runtime.store.outcome(call_sid, "transferred", {"dial_status": dial_status})
@@ -134,14 +176,23 @@ async def transfer_done(hook: Webhook) -> Response:
         return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
     # Back to the agent: a new stream, and a model session seeded with the call so far.
     note = TRANSFER_FAILED_NOTE.format(status=dial_status or "no answer")
-    history, _next_seq = await runtime.history.load(call_sid)
+    try:
+        async with asyncio.timeout(DATABASE_WAIT_SECONDS):
+            history, _next_seq = await runtime.history.load(call_sid)
+    except Exception as exc:  # the database is away: back to the agent without the history
+        log.error("transfer_history_unavailable", error=type(exc).__name__)
+        history = []
     runtime.sessions.prepare(call_sid, extra=history_items(history, note))
-    row = await _call_row(runtime, call_sid)
+    if handover is not None:
+        from_number = handover.from_number or ""
+    else:
+        row = await _call_row_or_none(runtime, call_sid)
+        from_number = (row or {}).get("from_number") or ""
     return twiml(
         handoff.connect_stream(
             base,
             ws_base(base),
             runtime.tokens.issue(call_sid),
-            {"resume": "transfer_failed", "from": row.get("from_number") or ""},
+            {"resume": "transfer_failed", "from": from_number},
         )
     )

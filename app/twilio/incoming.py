@@ -45,7 +45,12 @@ def _refusal(runtime: Runtime, base: str, redirected: bool) -> VoiceResponse | N
     return None
 
 
-@twilio_webhook
+def _hand_to_human(hook: Webhook) -> Response:
+    """When taking the call fails: an apology and the hand-off to a person, never silence."""
+    return twiml(handoff.to_human(hook.runtime.settings, handoff.SORRY_BROKEN))
+
+
+@twilio_webhook(_hand_to_human)
 async def incoming_call(hook: Webhook) -> Response:
     """A call comes in: take it (TwiML <Connect><Stream>), or hand it on politely."""
     runtime, params, base, call_sid = hook.runtime, hook.params, hook.base, hook.call_sid

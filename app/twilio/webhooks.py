@@ -1,4 +1,5 @@
-"""What every Twilio HTTP callback shares: a small signed form, a call id bound to the logs."""
+"""What every Twilio HTTP callback shares: a small signed form, a call id bound to the logs, and
+an answer that is never a 5xx (Twilio would play "an application error has occurred")."""
 
 from __future__ import annotations
 
@@ -77,20 +78,40 @@ async def _signed_form(request: Request, runtime: Runtime) -> tuple[dict[str, st
     return params, base
 
 
+Handler = Callable[[Webhook], Awaitable[Response]]
+Fallback = Callable[[Webhook], Response]
+
+
 def twilio_webhook(
-    handler: Callable[[Webhook], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint that answers 403 unless Twilio signed the request."""
+    fallback: Fallback,
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """A Starlette endpoint that answers 403 unless Twilio signed the request.
 
-    async def endpoint(request: Request) -> Response:
-        runtime: Runtime = request.app.state.runtime
-        signed = await _signed_form(request, runtime)
-        if signed is None:
-            return _forbidden()
-        hook = Webhook(request, runtime, *signed)
-        with structlog.contextvars.bound_contextvars(call_sid=hook.call_sid[:64]):
-            return await handler(hook)
+    Whatever fails inside the handler (the database away, a bug of ours), Twilio gets the
+    route's `fallback`, a safe answer for the caller, and the failure is logged at ERROR.
+    """
 
-    endpoint.__name__ = handler.__name__
-    endpoint.__doc__ = handler.__doc__
-    return endpoint
+    def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            runtime: Runtime = request.app.state.runtime
+            signed = await _signed_form(request, runtime)
+            if signed is None:
+                return _forbidden()
+            hook = Webhook(request, runtime, *signed)
+            with structlog.contextvars.bound_contextvars(call_sid=hook.call_sid[:64]):
+                try:
+                    return await handler(hook)
+                except Exception:
+                    log.exception("twilio_webhook_failed", path=request.url.path)
+                    return fallback(hook)
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return decorate
+
+
+def no_content(hook: Webhook) -> Response:
+    """The fallback of callbacks whose answer Twilio ignores (status callbacks)."""
+    return Response(status_code=204)
