@@ -127,6 +127,14 @@ class EndCall:
     handoff: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SaveOutcome:
+    """A tool that finished after the call ended changed the call's outcome (e.g. booked)."""
+
+    outcome: str
+    detail: dict[str, Any]
+
+
 Action = (
     PlayAudio
     | SendMark
@@ -144,4 +152,5 @@ Action = (
     | RecordGreeting
     | StartTransfer
     | EndCall
+    | SaveOutcome
 )

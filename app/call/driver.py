@@ -16,7 +16,7 @@ import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, assert_never
 
 import orjson
 
@@ -24,7 +24,7 @@ from app.call import actions as A
 from app.call import events as E
 from app.call.info import CallInfo
 from app.call.machine import CallMachine, MachineConfig
-from app.call.ports import CallServices, MediaStream
+from app.call.ports import CallServices, MediaStream, ToolReport
 from app.logging import get_logger
 from app.realtime.client import ModelSession, Sink
 from app.realtime.pricing import estimate_cost
@@ -36,6 +36,15 @@ log = get_logger(__name__)
 
 # Turn numbers for a resumed call whose history could not be read: after any earlier turn.
 RESUMED_SEQ_BASE = 100_000
+TOOL_CRASHED = orjson.dumps(
+    {
+        "ok": False,
+        "error": "internal_error",
+        "say": "Sorry, that didn't work on our side. Offer to take a message instead.",
+    }
+).decode()
+# A tool still running when the call ends may finish (its own timeout) and is then recorded.
+TOOL_SETTLE_MARGIN_SECONDS = 1.0
 AGENT_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration"})
 RESUMED_NOTE = (
     "The caller is back with you: the transfer to a person was not answered. Apologise briefly "
@@ -111,6 +120,9 @@ class CallDriver:
             await self._drive()
         finally:
             reader.cancel()
+            # Close the model socket on every way out: a leaked session is billed per second.
+            await self.model.close()
+            await self._settle_tools()
             await self._shutdown()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -119,8 +131,25 @@ class CallDriver:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def _settle_tools(self) -> None:
+        """The call has ended with tools still running: a booking or a message completes within
+        its timeout and is recorded with its real result; one that never reports is failed."""
+        machine = self.machine
+        if not machine.pending_tools:
+            return
+        budget = self.services.settings.tool_timeout_seconds + TOOL_SETTLE_MARGIN_SECONDS
+        try:
+            async with asyncio.timeout(budget):
+                while machine.pending_tools:
+                    event = await self.inbox.get()
+                    for action in machine.handle(event):
+                        await self._do(action)
+        except TimeoutError:
+            log.warning("tools_abandoned_after_call")
+        for action in machine.abandon_tools(self.now_ms()):
+            await self._do(action)
+
     async def _shutdown(self) -> None:
-        # Close the model socket on every way out: a leaked session is billed per second.
         if self.model is not None:
             await self.model.close()
         for task in list(self._tasks):
@@ -279,13 +308,23 @@ class CallDriver:
                 self._spawn(self._transfer(action))
             case A.EndCall():
                 await self._end(action)
+            case A.SaveOutcome():
+                store.outcome(call_sid, action.outcome, action.detail)
             case A.ForwardAudio():  # only from `handle(CallerAudio)`, which the reader bypasses
                 await self._send_model(rt.append_audio(action.payload))
+            case _:
+                assert_never(action)
 
     async def _run_tool(self, action: A.StartTool) -> None:
-        result = await self.services.run_tool(
-            self.info, action.call_id, action.name, action.arguments
-        )
+        try:
+            result = await self.services.run_tool(
+                self.info, action.call_id, action.name, action.arguments
+            )
+        except Exception:
+            # A bug in a tool must not leave the caller on hold until the cap: the model hears
+            # that it failed and can say so (and the hold tone stops).
+            log.exception("tool_crashed", tool=action.name)
+            result = ToolReport(False, TOOL_CRASHED)
         self.inbox.put_nowait(
             E.ToolFinished(
                 self.now_ms(),

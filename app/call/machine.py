@@ -42,6 +42,9 @@ OUTCOME_RANK = (
 INFO_TOOLS = frozenset({"lookup_hours", "check_availability"})
 
 RESPONSE_WAIT_MS = 5_000  # how long a requested response may take to start
+# The server refused our response.create because its own (VAD) response is active.
+ACTIVE_RESPONSE_ERROR = "conversation_already_has_active_response"
+MAX_CREATE_RETRIES = 3
 
 
 class Phase(Enum):
@@ -106,6 +109,9 @@ class CallMachine:
     _caller_spoke: bool = False
     _tool_ok_names: set[str] = field(default_factory=set)
     _awaiting_response_since: int | None = None
+    _last_create_note: str | None = None
+    _cancel_when_created: bool = False  # the caller spoke while our response was being created
+    _create_retries: int = 0
 
     def __post_init__(self) -> None:
         self.transcript = Transcript(self.config.first_seq, history=list(self.config.history))
@@ -115,11 +121,37 @@ class CallMachine:
 
     def handle(self, event: E.Event) -> list[A.Action]:
         if self.phase is Phase.ENDED:
-            return []
+            # Only a tool still running when the call ended has something left to record.
+            return self._late_tool_finished(event) if isinstance(event, E.ToolFinished) else []
         actions = self._handle(event)
-        if any(isinstance(a, A.CreateResponse) for a in actions):
-            # Until the model confirms the response, the agent counts as about to speak.
-            self._awaiting_response_since = event.at_ms
+        for action in actions:
+            if isinstance(action, A.CreateResponse):
+                # Until the model confirms the response, the agent counts as about to speak.
+                self._awaiting_response_since = event.at_ms
+                self._last_create_note = action.note
+                self._cancel_when_created = False
+        return actions
+
+    @property
+    def pending_tools(self) -> bool:
+        """Tools are still running (after the call ended: their results are still to record)."""
+        return bool(self._tools)
+
+    def abandon_tools(self, at_ms: int) -> list[A.Action]:
+        """Record the tools that never reported back after the call ended, as failed."""
+        actions: list[A.Action] = [
+            A.SaveToolCall(
+                call_id,
+                tool.name,
+                tool.arguments,
+                '{"ok": false, "error": "call_ended"}',
+                False,
+                at_ms - tool.started_ms,
+                self._offset(tool.started_ms),
+            )
+            for call_id, tool in self._tools.items()
+        ]
+        self._tools.clear()
         return actions
 
     def _handle(self, event: E.Event) -> list[A.Action]:
@@ -145,9 +177,7 @@ class CallMachine:
             case E.CallerTranscript():
                 return self._caller_transcript(event)
             case E.ResponseCreated():
-                self.active_response = event.response_id
-                self._awaiting_response_since = None
-                return []
+                return self._response_created(event)
             case E.AgentTranscriptDelta():
                 turn = self.transcript.agent.get(event.item_id)
                 if turn is not None and not turn.text_done:
@@ -160,7 +190,7 @@ class CallMachine:
             case E.ResponseDone():
                 return self._response_done(event)
             case E.ModelError():
-                return []
+                return self._model_error(event)
             case E.ModelDisconnected():
                 return self._model_disconnected(event)
             case E.ModelReconnected():
@@ -265,6 +295,10 @@ class CallMachine:
         if self.active_response is not None and self.active_response not in self.cancelled:
             actions.append(A.CancelResponse())
             self.cancelled.add(self.active_response)
+        elif self._awaiting_response_since is not None:
+            # Requested but not created yet: cancel it the moment it exists.
+            self._cancel_when_created = True
+            self._awaiting_response_since = None
         for turn in self._unfinished_agent_turns():
             actions += self._finish_agent_turn(turn, interrupted=True)
         return actions
@@ -331,6 +365,32 @@ class CallMachine:
             actions += self._after_speech(event.at_ms)
         return actions
 
+    def _response_created(self, event: E.ResponseCreated) -> list[A.Action]:
+        self.active_response = event.response_id
+        self._awaiting_response_since = None
+        if self._cancel_when_created:
+            # The caller started speaking before our response existed: it must not talk over them.
+            self._cancel_when_created = False
+            self.cancelled.add(event.response_id)
+            return [A.CancelResponse()]
+        return []
+
+    def _model_error(self, event: E.ModelError) -> list[A.Action]:
+        if event.code != ACTIVE_RESPONSE_ERROR or self._awaiting_response_since is None:
+            return []
+        # Our response.create was refused: ask again once the server's response is done, so
+        # a tool's result is always spoken.
+        self._awaiting_response_since = None
+        self._cancel_when_created = False
+        if self._create_retries >= MAX_CREATE_RETRIES:
+            return []
+        self._create_retries += 1
+        self._create_pending = True
+        self._create_after_response = self._last_create_note
+        if self.active_response is None and not self._tools:
+            return self._create(None)
+        return []
+
     def _model_disconnected(self, event: E.ModelDisconnected) -> list[A.Action]:
         self._model_up = False
         self.active_response = None
@@ -373,6 +433,28 @@ class CallMachine:
         actions.append(A.SendFunctionOutput(event.call_id, event.output))
         if not self._tools:
             actions += self._create(None)
+        return actions
+
+    def _late_tool_finished(self, event: E.ToolFinished) -> list[A.Action]:
+        tool = self._tools.pop(event.call_id, None)
+        if tool is None:
+            return []
+        actions: list[A.Action] = [
+            A.SaveToolCall(
+                event.call_id,
+                event.name,
+                tool.arguments,
+                event.output,
+                event.ok,
+                event.at_ms - tool.started_ms,
+                self._offset(tool.started_ms),
+            )
+        ]
+        before = self.outcome
+        if event.outcome is not None:
+            self._set_outcome(*event.outcome)
+        if self.outcome is not None and self.outcome != before and self.end_reason != "transferred":
+            actions.append(A.SaveOutcome(*self.outcome))
         return actions
 
     def _transfer_failed(self, event: E.TransferFailed) -> list[A.Action]:
@@ -491,20 +573,8 @@ class CallMachine:
             heard = self.playback.heard_ms(turn.item_id)
             complete = turn.audio_done and heard >= self.playback.sent_ms(turn.item_id)
             actions += self._finish_agent_turn(turn, interrupted=not complete)
-        for call_id, tool in list(self._tools.items()):
-            # The call ends while a tool runs: keep a record of it all the same.
-            actions.append(
-                A.SaveToolCall(
-                    call_id,
-                    tool.name,
-                    tool.arguments,
-                    '{"ok": false, "error": "call_ended"}',
-                    False,
-                    at_ms - tool.started_ms,
-                    self._offset(tool.started_ms),
-                )
-            )
-        self._tools.clear()
+        # Tools still running (a booking, a message) finish after the end and are recorded
+        # with their real result: see `_late_tool_finished` and `abandon_tools`.
         if self.phase is Phase.HANDED_OFF:
             reason = "transferred" if self.end_reason is None else self.end_reason
         self.end_reason = reason

@@ -19,6 +19,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.business.profile import Closure, WeeklyHours
+from app.logging import get_logger
 
 __all__ = [
     "Appointment",
@@ -33,6 +34,8 @@ __all__ = [
 
 ErrorKind = Literal["timeout", "unreachable", "http", "bad_response"]
 M = TypeVar("M", bound=BaseModel)
+
+log = get_logger(__name__)
 
 _BODY_LIMIT = 2000  # characters of an error body kept for logs and the tools
 
@@ -113,14 +116,35 @@ class Availability(_Wire):
 
 
 class Appointment(_Wire):
-    """POST /appointments (201, or 200 for a replayed Idempotency-Key)."""
+    """POST /appointments (201, or 200 for a replayed Idempotency-Key).
 
-    id: str = Field(min_length=1, max_length=200)
+    Any 2xx is a booking: what the answer lacks is filled from the request (`from_answer`).
+    """
+
+    id: str | None = Field(default=None, min_length=1, max_length=200)
     service: str
     start: AwareDatetime
-    end: AwareDatetime
-    status: str
+    end: AwareDatetime | None = None
+    status: str = "booked"
     customer_name: str | None = None
+
+    @classmethod
+    def from_answer(cls, body: object, request: Mapping[str, Any]) -> Appointment:
+        """The booking a 2xx answer confirms, its gaps (or unreadable fields) filled from the
+        request; the business's own values win wherever they are valid."""
+        asked = {k: request.get(k) for k in ("service", "start", "customer_name")}
+        answered = (
+            {k: v for k, v in body.items() if v is not None} if isinstance(body, dict) else {}
+        )
+        try:
+            return cls.model_validate({**asked, **answered})
+        except ValidationError:
+            log.warning("booking_answer_unreadable", fields=sorted(answered)[:10])
+            return cls.model_validate({**asked, "id": _text_or_none(answered.get("id"))})
+
+
+def _text_or_none(value: object) -> str | None:
+    return value[:200] if isinstance(value, str) and value else None
 
 
 def make_http_client(
@@ -179,9 +203,10 @@ class BusinessClient:
         except httpx.TransportError:
             # The request may have arrived and the booking been made: the outcome is unknown.
             raise BusinessError("timeout") from None
-        if response.status_code not in (200, 201):
+        if not 200 <= response.status_code < 300:
             raise BusinessError("http", response.status_code, _body(response))
-        return self._parse(response, Appointment)
+        # The appointment exists: never report it as failed because the answer is terse.
+        return Appointment.from_answer(_body(response) if response.content else {}, payload)
 
     async def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
         for attempt in (1, 2):
