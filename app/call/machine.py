@@ -376,8 +376,10 @@ class CallMachine:
         return []
 
     def _model_error(self, event: E.ModelError) -> list[A.Action]:
-        if event.code != ACTIVE_RESPONSE_ERROR or self._awaiting_response_since is None:
+        if event.code != ACTIVE_RESPONSE_ERROR:
             return []
+        # Only our response.create is refused with this code. The server's own response that
+        # caused it may already have cleared `_awaiting_response_since`.
         # Our response.create was refused: ask again once the server's response is done, so
         # a tool's result is always spoken.
         self._awaiting_response_since = None
