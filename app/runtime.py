@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.db.store import CallStore
+from app.db.store import CallStore, NotWritten
 from app.db.tables import transcript_turns
 from app.realtime.client import ModelSession, PreparedSessions, opening_messages
 from app.realtime.session import PromptContext, render_instructions, session_config
@@ -101,8 +101,12 @@ class Runtime:
         return ModelSession(self.settings, call_sid, first)
 
     async def history(self, call_sid: str) -> tuple[list[tuple[str, str]], int]:
-        """The call's transcript so far (as heard) and the next free turn number."""
-        await self.store.flush(2.0)
+        """The call's transcript so far (as heard) and the next free turn number.
+
+        Raises NotWritten if some of its turns may not be in the database yet: a partial
+        transcript would hand out turn numbers that are still on their way."""
+        if not await self.store.flush(2.0):
+            raise NotWritten("the call's turns are not all in the database yet")
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
+from app.db.store import NotWritten
 from app.db.tables import calls
 from app.logging import get_logger, mask_phone
 from app.twilio import handoff
@@ -35,13 +36,15 @@ TRANSFER_FAILED_NOTE = (
 
 
 async def _call_row(runtime: Runtime, call_sid: str, wait_for_end: float = 0.0) -> dict[str, Any]:
-    """The call's row once our own writes are in; optionally wait for another instance's."""
-    await runtime.store.flush(2.0)
+    """The call's row with our own writes in; optionally wait for another instance's."""
+    await runtime.store.flush(2.0)  # False: not all in the database yet; laid over it below
     deadline = asyncio.get_running_loop().time() + wait_for_end
     while True:
         async with runtime.engine.connect() as conn:
             row = (await conn.execute(select(calls).where(calls.c.call_sid == call_sid))).first()
-        found = dict(row._mapping) if row is not None else {}
+        found = runtime.store.with_unwritten(
+            call_sid, dict(row._mapping) if row is not None else {}
+        )
         if found.get("end_reason") or asyncio.get_running_loop().time() >= deadline:
             return found
         await asyncio.sleep(0.1)
@@ -55,7 +58,7 @@ async def stream_ended(hook: Webhook) -> Response:
         row = await _call_row(runtime, call_sid, wait_for_end=1.0)
     except Exception as exc:  # the database is away: never leave the caller in silence
         log.warning("stream_ended_without_database", error=type(exc).__name__)
-        row = {}
+        row = runtime.store.with_unwritten(call_sid, {})  # what this instance knows
     reason = row.get("end_reason")
     if row.get("transfer_status") == "requested":
         log.info("stream_ended", decision="transfer_in_progress")
@@ -133,7 +136,10 @@ async def transfer_done(hook: Webhook) -> Response:
         return twiml(handoff.to_human(runtime.settings, handoff.SORRY_BROKEN))
     # Back to the agent: a new stream, and a model session seeded with the call so far.
     note = TRANSFER_FAILED_NOTE.format(status=dial_status or "no answer")
-    history, _next_seq = await runtime.history(call_sid)
+    try:
+        history, _next_seq = await runtime.history(call_sid)
+    except NotWritten:  # the turns are not all in the database yet: resume without them
+        history = []
     session = runtime.open_model_session(
         call_sid, greet=True, extra=runtime.history_items(history, note)
     )
