@@ -30,9 +30,10 @@ class Ledger:
     def record(self, op: Op) -> int:
         """Number a row being put."""
         self.put += 1
-        if op.get("op") == "call":
-            fields = op.get("fields") or {}
-            self._calls.append((self.put, op["call_sid"], fields, bool(op.get("only_insert"))))
+        sid, fields = op.get("call_sid"), op.get("fields")
+        # Never raises: a malformed row is the writer's to dead-letter, not the audio path's.
+        if op.get("op") == "call" and isinstance(sid, str) and isinstance(fields, dict):
+            self._calls.append((self.put, sid, fields, bool(op.get("only_insert"))))
         return self.put
 
     def is_open(self, seq: int) -> bool:

@@ -64,3 +64,11 @@ def test_unwritten_call_rows_lay_over_a_row_in_put_order_until_settled() -> None
     assert ledger.with_unwritten("CA1", in_db) == {**in_db, "end_reason": "idle"}
     ledger.settle([first, second])
     assert ledger.with_unwritten("CA1", in_db) == in_db
+
+
+def test_a_malformed_row_is_numbered_without_raising() -> None:
+    """put() runs on the audio path: the writer, not the producer, deals with a bad row."""
+    ledger = Ledger()
+    assert ledger.record({"op": "call"}) == 1
+    assert ledger.record({"op": "call", "call_sid": "CA1", "fields": None}) == 2
+    assert ledger.with_unwritten("CA1", {}) == {}
