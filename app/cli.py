@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings, check_database_placement, load_settings
 from app.logging import configure_logging, get_logger
 
 log = get_logger(__name__)
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(args)  # its own server process reads the settings, not this one
     try:
         settings = load_settings()
+        check_database_placement(settings, os.environ)
     except ConfigError as exc:
         sys.stderr.write(f"receptionist: {exc}\n")
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     database_url: str | None = None
     data_dir: Path = Path(".data")
+    embedded_database_on_fly: bool = False
 
     openai_api_key: SecretStr | None = None
     openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
@@ -124,6 +126,11 @@ class Settings(BaseSettings):
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("embedded_database_on_fly", mode="before")
+    @classmethod
+    def _empty_is_false(cls, value: object) -> object:
+        return False if value == "" else value
+
     @field_validator(
         "twilio_account_sid", "twilio_phone_number", "human_transfer_number", mode="before"
     )
@@ -134,6 +141,24 @@ class Settings(BaseSettings):
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
+
+
+FLY_WITHOUT_DATABASE = (
+    "DATABASE_URL is not set: on Fly the embedded database lives on the Machine's root "
+    "filesystem and is wiped on every deploy; attach Postgres (docs/deploy.md) or set "
+    "EMBEDDED_DATABASE_ON_FLY=yes if you mean it"
+)
+
+
+def check_database_placement(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Refuse the embedded database on Fly unless the operator says they mean it.
+
+    Fly sets FLY_APP_NAME on every Machine, the release command's included. A Machine's root
+    filesystem is rebuilt from the image on every deploy, so embedded data would vanish.
+    """
+    on_fly = bool(environ.get("FLY_APP_NAME"))
+    if on_fly and settings.embedded_database and not settings.embedded_database_on_fly:
+        raise ConfigError(FLY_WITHOUT_DATABASE)
 
 
 def normalise_database_url(value: str) -> str:

@@ -31,5 +31,6 @@ async def drain(runtime: Runtime, deadline_seconds: float) -> None:
         while runtime.active_calls and time.monotonic() - wrap_up < GOODBYE_GRACE_SECONDS:  # noqa: ASYNC110
             await asyncio.sleep(0.2)
     await runtime.prepared.close_all()
-    await runtime.store.flush(10.0)
-    log.info("drain_finished", calls_left=len(runtime.active_calls))
+    # False: rows not in the database yet; stopping the store puts them in the spool.
+    written = await runtime.store.flush(10.0)
+    log.info("drain_finished", calls_left=len(runtime.active_calls), rows_written=written)

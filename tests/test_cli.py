@@ -15,12 +15,14 @@ import asyncpg
 import httpx
 import pytest
 
+from app.config import FLY_WITHOUT_DATABASE
 from app.testing.server import free_port
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TWILIO_"))}
     env.pop("DATABASE_URL", None)
+    env.pop("FLY_APP_NAME", None)  # not on Fly: the embedded default is allowed
     env.update(PORT=str(port), DATA_DIR=str(data_dir), LOG_FORMAT="json")
     return env
 
@@ -102,3 +104,46 @@ async def test_serve_on_embedded_defaults_is_ready_and_keeps_data_across_restart
     finally:
         await conn.close()
     _stop(procs[1])
+
+
+def _cli(tmp_path: Path, command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`receptionist <command>` in a clean environment holding only `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", command],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOG_FORMAT": "json", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_on_fly_without_database_url_serve_and_migrate_refuse_with_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    data_dir = tmp_path / "data"
+    proc = _cli(tmp_path, command, FLY_APP_NAME="rx-demo", DATA_DIR=str(data_dir))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"receptionist: {FLY_WITHOUT_DATABASE}"]
+    assert not data_dir.exists()  # refused before any embedded PostgreSQL was started
+
+
+def test_on_fly_an_explicit_setting_allows_the_embedded_database(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    proc = _cli(
+        tmp_path,
+        "migrate",
+        FLY_APP_NAME="rx-demo",
+        EMBEDDED_DATABASE_ON_FLY="yes",
+        DATA_DIR=str(data_dir),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (data_dir / "postgres" / "PG_VERSION").exists()
+
+
+def test_on_fly_with_database_url_migrate_runs(tmp_path: Path, db_url: str) -> None:
+    proc = _cli(tmp_path, "migrate", FLY_APP_NAME="rx-demo", DATABASE_URL=db_url)
+    assert proc.returncode == 0, proc.stderr
+    assert FLY_WITHOUT_DATABASE not in proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db.store import CallStore
+from app.db.store import CallStore, NotWritten
 from app.db.tables import transcript_turns
 
 
@@ -15,8 +15,12 @@ class CallHistory:
         self._store = store
 
     async def load(self, call_sid: str) -> tuple[list[tuple[str, str]], int]:
-        """The call's transcript so far (as heard) and the next free turn number."""
-        await self._store.flush(2.0)
+        """The call's transcript so far (as heard) and the next free turn number.
+
+        Raises NotWritten if some of its turns may not be in the database yet: a partial
+        transcript would hand out turn numbers that are still on their way."""
+        if not await self._store.flush(2.0):
+            raise NotWritten("the call's turns are not all in the database yet")
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(

@@ -39,29 +39,33 @@ TRANSFER_FAILED_NOTE = (
 
 
 async def _call_row(runtime: Runtime, call_sid: str, wait_for_end: float = 0.0) -> dict[str, Any]:
-    """The call's row once our own writes are in; optionally wait for another instance's.
+    """The call's row with this instance's unwritten writes laid over it; optionally wait for
+    another instance's end of the call.
 
     Raises (TimeoutError, a database error) when the database does not answer in time.
     """
     async with asyncio.timeout(DATABASE_WAIT_SECONDS + wait_for_end):
-        await runtime.store.flush(2.0)
+        await runtime.store.flush(2.0)  # False: not all in the database yet; laid over below
         deadline = asyncio.get_running_loop().time() + wait_for_end
         while True:
             async with runtime.engine.connect() as conn:
                 query = select(calls).where(calls.c.call_sid == call_sid)
                 row = (await conn.execute(query)).first()
-            found = dict(row._mapping) if row is not None else {}
+            found = runtime.store.with_unwritten(
+                call_sid, dict(row._mapping) if row is not None else {}
+            )
             if found.get("end_reason") or asyncio.get_running_loop().time() >= deadline:
                 return found
             await asyncio.sleep(0.1)
 
 
 async def _call_row_or_none(runtime: Runtime, call_sid: str) -> dict[str, Any] | None:
+    """The call's row, or what this instance knows of it; None when neither can tell."""
     try:
         return await _call_row(runtime, call_sid)
     except Exception as exc:
         log.error("call_row_unavailable", error=type(exc).__name__)
-        return None
+        return runtime.store.with_unwritten(call_sid, {}) or None
 
 
 def _to_human(hook: Webhook) -> Response:
@@ -76,7 +80,7 @@ async def stream_ended(hook: Webhook) -> Response:
         row = await _call_row(runtime, call_sid, wait_for_end=1.0)
     except Exception as exc:  # the database is away: never leave the caller in silence
         log.error("stream_ended_without_database", error=type(exc).__name__)
-        row = {}
+        row = runtime.store.with_unwritten(call_sid, {})  # what this instance knows
     reason = row.get("end_reason")
     if row.get("transfer_status") == "requested" or (
         not row and runtime.transfers.recent(call_sid) is not None
