@@ -48,20 +48,20 @@ import orjson
 import psutil  # type: ignore[import-untyped]
 
 from app.config import Settings
-from app.testing.fake_realtime import (
+from tests.doubles.fake_realtime import (
     DEFAULT_REPLY_TEXT,
     AudioReply,
     FakeRealtimeConfig,
     FakeRealtimeServer,
     FakeSession,
 )
-from app.testing.fake_twilio_caller import (
+from tests.doubles.fake_twilio_caller import (
     CallerConfig,
     FakeTwilioCaller,
     MediaHook,
     read_stamp_b64,
 )
-from app.testing.server import free_port
+from tests.doubles.server import free_port
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32

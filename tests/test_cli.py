@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.testing.server import free_port
+from tests.doubles.server import free_port
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:

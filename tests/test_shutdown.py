@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FakeRealtimeServer
-from app.testing.fake_twilio_caller import FakeTwilioCaller
-from app.testing.harness import ACCOUNT_SID, AUTH_TOKEN, until_quiet
-from app.testing.server import free_port
+from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig, FakeRealtimeServer
+from tests.doubles.fake_twilio_caller import FakeTwilioCaller
+from tests.doubles.harness import ACCOUNT_SID, AUTH_TOKEN, until_quiet
+from tests.doubles.server import free_port
 
 PROFILE = Path(__file__).resolve().parent / "fixtures" / "always_open.toml"
 

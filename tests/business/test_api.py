@@ -11,14 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import migrated_engine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.business.api import business_app
 from app.business.profile import BusinessProfile, load_profile
 from app.db.embedded import EmbeddedPostgres
-from app.testing.server import serve_app
+from tests.conftest import migrated_engine
+from tests.doubles.server import serve_app
 
 PROFILE = load_profile(Path(__file__).resolve().parents[2] / "prompts" / "business.toml")
 TOKEN = "test-token-7f3a"

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import migrated_engine
 from openai.types.realtime import RealtimeFunctionTool
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +30,8 @@ from app.db.embedded import EmbeddedPostgres
 from app.functions.base import MessageRecord, ToolContext, ToolResult, fit_output
 from app.functions.business_client import BusinessClient, make_http_client
 from app.functions.registry import TOOLS, dispatch, session_tools
-from app.testing.server import free_port, serve_app
+from tests.conftest import migrated_engine
+from tests.doubles.server import free_port, serve_app
 
 PROFILE = load_profile(Path(__file__).resolve().parents[2] / "prompts" / "business.toml")
 TOKEN = "tools-token-19c2"

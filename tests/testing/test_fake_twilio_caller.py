@@ -1,4 +1,4 @@
-"""Tests for app/testing/fake_twilio_caller.py against a tiny Twilio-facing service on loopback.
+"""Tests for tests/doubles/fake_twilio_caller.py against a tiny Twilio-facing service on loopback.
 
 The service below validates signatures with the official RequestValidator and answers TwiML built
 with the official VoiceResponse; its WebSocket side is driven by each test through a `Peer`.
@@ -25,14 +25,14 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 from websockets.exceptions import InvalidStatus
 
 from app.lib.audio import silence_ulaw, tone_ulaw, ulaw_rms
-from app.testing.fake_twilio_caller import (
+from tests.doubles.fake_twilio_caller import (
     CallerConfig,
     CallerError,
     FakeTwilioCaller,
     StreamClosedError,
     parse_twiml,
 )
-from app.testing.server import free_port, serve_app
+from tests.doubles.server import free_port, serve_app
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 

@@ -12,15 +12,15 @@ import orjson
 import pytest
 import websockets
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
-from app.testing.fake_twilio_caller import (
+from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
+from tests.doubles.fake_twilio_caller import (
     CONNECTED_FRAME,
     CallerConfig,
     FakeTwilioCaller,
     Twiml,
     start_frame,
 )
-from app.testing.harness import CallHarness, until_quiet
+from tests.doubles.harness import CallHarness, until_quiet
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ A real `websockets` server on 127.0.0.1 that speaks the wire format of docs PROT
 scripted spoken replies paced like a real model, function calls, an energy VAD on the caller's
 mu-law audio, server-side interruption, truncation and cancellation with the real API's errors,
 and fault injection (connect latency, errors, abrupt socket loss). Every client event is checked
-against the official `openai` types (`app.testing.realtime_validation`); anything the real API
+against the official `openai` types (`tests.doubles.realtime_validation`); anything the real API
 would reject, and anything our client must never do, lands in `violations`.
 
     config = FakeRealtimeConfig(pace=0, replies=[FunctionCallReply("lookup_hours", {})])
@@ -47,8 +47,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.lib.audio import ULAW_BYTES_PER_MS, tone_pcm16, tone_ulaw, ulaw_rms
-from app.testing.fake_twilio_caller import STAMP_BYTES, stamp_ulaw
-from app.testing.realtime_validation import (
+from tests.doubles.fake_twilio_caller import STAMP_BYTES, stamp_ulaw
+from tests.doubles.realtime_validation import (
     validate_client_event,
     validate_server_event,
     warm_up,
