@@ -1,7 +1,7 @@
-"""The benchmarks of app/bench.py, run tiny through the same code path: correctness only.
+"""The benchmarks of benchmarks/, run tiny through the same code path: correctness only.
 
 Each scenario starts its own `receptionist serve` subprocess on the embedded database. Nothing
-here asserts a time: the figures belong to `receptionist bench` and docs/performance.md.
+here asserts a time: the figures belong to `make bench` and docs/performance.md.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from app import bench
-from app.cli import main
 from app.lib.audio import ULAW_SILENCE, tone_ulaw, ulaw_rms
+from benchmarks import bench
+from benchmarks.__main__ import main
 from tests.doubles.fake_twilio_caller import STAMP_BYTES, read_stamp, read_stamp_b64, stamp_ulaw
 
 
@@ -34,7 +34,7 @@ def test_plain_audio_never_reads_as_stamped() -> None:
 
 
 def test_bench_refuses_zero_calls_without_starting_anything() -> None:
-    assert main(["bench", "--calls", "0"]) == 2
+    assert main(["--calls", "0"]) == 2
 
 
 def _assert_conversations_clean(result: dict[str, Any], calls: int) -> None:

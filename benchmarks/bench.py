@@ -1,4 +1,4 @@
-"""Benchmarks of the relay (`receptionist bench`): they print numbers; they are not timed tests.
+"""Benchmarks of the relay (`make bench`): they print numbers; they are not timed tests.
 
 The server under test runs as its own process, `python -m app.cli serve` on the embedded
 PostgreSQL (whose processes are separate and not counted), so psutil measures its CPU and memory
@@ -993,7 +993,7 @@ def format_report(result: dict[str, Any]) -> str:
         return "\n".join([_soak_header(result), *lines, *_soak_lines(result)]) + "\n"
     model = result["model"]
     header = (
-        f"receptionist bench: {result['scenario']}, {result['calls']} calls x "
+        f"benchmark: {result['scenario']}, {result['calls']} calls x "
         f"{result['seconds_per_call']:g} s (starts spread over {result['ramp_seconds']:g} s); "
         f"fake model connect {model['connect_delay_ms']} ms, first audio "
         f"{model['first_audio_delay_ms']} ms; webhook->stream {model['webhook_gap_ms']} ms"
@@ -1052,7 +1052,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 def _soak_header(result: dict[str, Any]) -> str:
     return (
-        f"receptionist bench: soak, {result['waves']} waves x {result['calls_per_wave']} calls "
+        f"benchmark: soak, {result['waves']} waves x {result['calls_per_wave']} calls "
         f"({', '.join(result['kinds'])}); prepared-session TTL "
         f"{result['preconnect_ttl_seconds']:g} s; {result['seconds']} s"
     )
@@ -1083,9 +1083,9 @@ def _soak_lines(result: dict[str, Any]) -> list[str]:
 
 
 def main(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.write) -> int:
-    """`receptionist bench`: run the scenario and print its report (or JSON)."""
+    """Run the scenario of the parsed options and print its report (or JSON)."""
     if (args.calls is not None and args.calls < 1) or (args.waves is not None and args.waves < 1):
-        sys.stderr.write("receptionist bench: --calls and --waves must be at least 1\n")
+        sys.stderr.write("benchmarks: --calls and --waves must be at least 1\n")
         return 2
     config = default_config(
         args.scenario,

@@ -1,0 +1,1 @@
+"""Benchmarks of the relay (`make bench`): they print numbers and assert nothing."""
