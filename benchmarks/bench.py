@@ -55,13 +55,10 @@ from tests.doubles.fake_realtime import (
     FakeRealtimeServer,
     FakeSession,
 )
-from tests.doubles.fake_twilio_caller import (
-    CallerConfig,
-    FakeTwilioCaller,
-    MediaHook,
-    read_stamp_b64,
-)
 from tests.doubles.server import free_port
+from tests.doubles.stamps import read_stamp_b64
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
+from tests.doubles.twilio_caller.config import CallerConfig, MediaHook
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32

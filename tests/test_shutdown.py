@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 
 from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig, FakeRealtimeServer
-from tests.doubles.fake_twilio_caller import FakeTwilioCaller
 from tests.doubles.harness import ACCOUNT_SID, AUTH_TOKEN, until_quiet
 from tests.doubles.server import free_port
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
 
 PROFILE = Path(__file__).resolve().parent / "fixtures" / "always_open.toml"
 

@@ -47,12 +47,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.lib.audio import ULAW_BYTES_PER_MS, tone_pcm16, tone_ulaw, ulaw_rms
-from tests.doubles.fake_twilio_caller import STAMP_BYTES, stamp_ulaw
 from tests.doubles.realtime_validation import (
     validate_client_event,
     validate_server_event,
     warm_up,
 )
+from tests.doubles.stamps import STAMP_BYTES, stamp_ulaw
 
 __all__ = [
     "DEFAULT_CALLER_TRANSCRIPT",

@@ -24,9 +24,11 @@ from app.main import create_app
 from app.runtime import Runtime
 from tests.doubles.fake_realtime import FakeRealtimeConfig, FakeRealtimeServer
 from tests.doubles.fake_twilio_api import FakeTwilioAPI
-from tests.doubles.fake_twilio_caller import CallerConfig, FakeTwilioCaller, Twiml, parse_twiml
 from tests.doubles.realtime_validation import validate_client_event
 from tests.doubles.server import RunningServer, free_port, serve_app
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
+from tests.doubles.twilio_caller.config import CallerConfig
+from tests.doubles.twilio_caller.twiml import Twiml, parse_twiml
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32

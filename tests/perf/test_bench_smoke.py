@@ -13,7 +13,7 @@ import pytest
 from app.lib.audio import ULAW_SILENCE, tone_ulaw, ulaw_rms
 from benchmarks import bench
 from benchmarks.__main__ import main
-from tests.doubles.fake_twilio_caller import STAMP_BYTES, read_stamp, read_stamp_b64, stamp_ulaw
+from tests.doubles.stamps import STAMP_BYTES, read_stamp, read_stamp_b64, stamp_ulaw
 
 
 def test_a_stamp_reads_back_and_stays_quiet() -> None:

@@ -1,4 +1,4 @@
-"""Tests for tests/doubles/fake_twilio_caller.py against a tiny Twilio-facing service on loopback.
+"""Tests for the fake Twilio caller (tests/doubles/twilio_caller) against a tiny loopback service.
 
 The service below validates signatures with the official RequestValidator and answers TwiML built
 with the official VoiceResponse; its WebSocket side is driven by each test through a `Peer`.
@@ -25,14 +25,11 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 from websockets.exceptions import InvalidStatus
 
 from app.lib.audio import silence_ulaw, tone_ulaw, ulaw_rms
-from tests.doubles.fake_twilio_caller import (
-    CallerConfig,
-    CallerError,
-    FakeTwilioCaller,
-    StreamClosedError,
-    parse_twiml,
-)
 from tests.doubles.server import free_port, serve_app
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
+from tests.doubles.twilio_caller.config import CallerConfig
+from tests.doubles.twilio_caller.errors import CallerError, StreamClosedError
+from tests.doubles.twilio_caller.twiml import parse_twiml
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 

@@ -20,8 +20,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig
-from tests.doubles.fake_twilio_caller import FakeTwilioCaller, start_frame
 from tests.doubles.harness import AUTH_TOKEN, CallHarness, until_quiet
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
+from tests.doubles.twilio_caller.frames import start_frame
 
 T = TypeVar("T")
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"

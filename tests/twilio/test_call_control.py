@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
-from tests.doubles.fake_twilio_caller import CallerConfig
 from tests.doubles.harness import CallHarness
+from tests.doubles.twilio_caller.config import CallerConfig
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
 HUMAN = "+15550009999"
