@@ -48,13 +48,9 @@ import orjson
 import psutil  # type: ignore[import-untyped]
 
 from app.config import Settings
-from tests.doubles.fake_realtime import (
-    DEFAULT_REPLY_TEXT,
-    AudioReply,
-    FakeRealtimeConfig,
-    FakeRealtimeServer,
-    FakeSession,
-)
+from tests.doubles.realtime.config import DEFAULT_REPLY_TEXT, AudioReply, FakeRealtimeConfig
+from tests.doubles.realtime.server import FakeRealtimeServer
+from tests.doubles.realtime.session import FakeSession
 from tests.doubles.server import free_port
 from tests.doubles.stamps import read_stamp_b64
 from tests.doubles.twilio_caller.caller import FakeTwilioCaller

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig, FakeRealtimeServer
 from tests.doubles.harness import ACCOUNT_SID, AUTH_TOKEN, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
+from tests.doubles.realtime.server import FakeRealtimeServer
 from tests.doubles.server import free_port
 from tests.doubles.twilio_caller.caller import FakeTwilioCaller
 

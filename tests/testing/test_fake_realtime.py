@@ -1,4 +1,4 @@
-"""Tests for tests/doubles/fake_realtime.py, with the official `openai` client as the peer.
+"""Tests for tests/doubles/realtime/, with the official `openai` client as the peer.
 
 The fake runs with self_check=True here: every event it emits is validated against the SDK's
 server event types, so any shape it invents shows up in `server.violations`.
@@ -32,13 +32,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from app.lib.audio import silence_ulaw, tone_ulaw, ulaw_rms
-from tests.doubles.fake_realtime import (
-    AudioReply,
-    FakeRealtimeConfig,
-    FakeRealtimeServer,
-    FunctionCallReply,
-    Reply,
-)
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply, Reply
+from tests.doubles.realtime.server import FakeRealtimeServer
 
 MODEL = "gpt-realtime"
 

@@ -19,8 +19,8 @@ from twilio.request_validator import RequestValidator
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig
 from tests.doubles.harness import AUTH_TOKEN, CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
 from tests.doubles.twilio_caller.caller import FakeTwilioCaller
 from tests.doubles.twilio_caller.frames import start_frame
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from tests.doubles.harness import CallHarness
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from tests.doubles.twilio_caller.config import CallerConfig
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"

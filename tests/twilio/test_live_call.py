@@ -12,8 +12,8 @@ import orjson
 import pytest
 import websockets
 
-from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from tests.doubles.harness import CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from tests.doubles.twilio_caller.caller import FakeTwilioCaller
 from tests.doubles.twilio_caller.config import CallerConfig
 from tests.doubles.twilio_caller.frames import CONNECTED_FRAME, start_frame

@@ -12,8 +12,8 @@ import websockets
 
 from app.config import LogFormat
 from app.logging import configure_logging
-from tests.doubles.fake_realtime import AudioReply, FakeRealtimeConfig
 from tests.doubles.harness import AUTH_TOKEN, CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
 from tests.doubles.twilio_caller.frames import CONNECTED_FRAME, start_frame
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
