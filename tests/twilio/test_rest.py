@@ -9,7 +9,7 @@ import pytest
 
 from app.config import load_settings
 from app.twilio.rest import TwilioCalls
-from tests.doubles.fake_twilio_api import FakeTwilioAPI
+from tests.doubles.twilio_api import FakeTwilioAPI
 
 SID = "AC" + "1" * 32
 TOKEN = "rest-token-0123456789"
