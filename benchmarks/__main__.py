@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from collections.abc import Callable
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,17 +31,38 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, write: Callable[[str], object] = sys.stdout.write) -> int:
+    """Run the scenario of the options and print its report (or JSON); 2 on bad options."""
     args = parser().parse_args(argv)
+    if (args.calls is not None and args.calls < 1) or (args.waves is not None and args.waves < 1):
+        sys.stderr.write("benchmarks: --calls and --waves must be at least 1\n")
+        return 2
     # The benchmarks drive the service with the test doubles, which need the dev dependencies.
     try:
         import openai  # noqa: F401
     except ImportError:
         sys.stderr.write("the benchmarks need the dev dependencies: run make test once\n")
         return 2
-    from benchmarks import bench
+    import orjson
 
-    return bench.main(args)
+    from benchmarks.config import default_config
+    from benchmarks.report import format_report
+    from benchmarks.run import run
+
+    config = default_config(
+        args.scenario,
+        calls=args.calls,
+        seconds=args.seconds,
+        waves=args.waves,
+        ramp_seconds=args.ramp,
+        preconnect_ttl_seconds=args.preconnect_ttl,
+    )
+    result = asyncio.run(run(config))
+    if args.json:
+        write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        write(format_report(result))
+    return 0
 
 
 if __name__ == "__main__":
