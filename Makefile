@@ -24,13 +24,13 @@ migrate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app
+	$(BIN)/mypy app benchmarks tests/doubles
 
 test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/receptionist bench
+	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The `receptionist` command: serve, migrate, bench."""
+"""The `receptionist` command: serve, migrate."""
 
 from __future__ import annotations
 
@@ -67,51 +67,12 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    # The benchmarks drive the service with the test doubles, which need the dev dependencies.
-    try:
-        import openai  # noqa: F401
-    except ImportError:
-        sys.stderr.write("receptionist bench needs the dev dependencies: run make test once\n")
-        return 2
-    from app import bench
-
-    return bench.main(args)
-
-
-def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    # Here, not in app.bench: that module cannot even be imported without the dev dependencies.
-    parser.add_argument("--scenario", choices=("relay", "load", "soak"), default="relay")
-    parser.add_argument(
-        "--calls", type=int, help="concurrent calls (relay 50, load 200); soak: calls per wave (20)"
-    )
-    parser.add_argument("--seconds", type=float, help="length of each call (relay 20, load 120)")
-    parser.add_argument("--waves", type=int, help="soak: number of waves (10)")
-    parser.add_argument(
-        "--ramp", type=float, help="spread the call starts over this many seconds (N x 0.1, max 10)"
-    )
-    parser.add_argument(
-        "--preconnect-ttl", type=float, help="soak: the server's PRECONNECT_TTL_SECONDS (8)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="receptionist", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the service (uvicorn on PORT, default 5050)")
     commands.add_parser("migrate", help="upgrade the database schema to the latest version")
-    _add_bench_arguments(
-        commands.add_parser(
-            "bench",
-            help="benchmark the relay against a server subprocess (prints numbers)",
-            description="Benchmarks: relay (latency, CPU, memory), load (200 calls, frames and "
-            "rows lost), soak (resource drift over waves of calls). See docs/performance.md.",
-        )
-    )
     args = parser.parse_args(argv)
-    if args.command == "bench":
-        return _bench(args)  # its own server process reads the settings, not this one
     try:
         settings = load_settings()
         check_database_placement(settings, os.environ)

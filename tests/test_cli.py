@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from app.config import FLY_WITHOUT_DATABASE
-from app.testing.server import free_port
+from tests.doubles.server import free_port
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:

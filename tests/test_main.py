@@ -7,7 +7,7 @@ import pytest
 
 from app.config import load_settings
 from app.main import create_app
-from app.testing.server import free_port, serve_app
+from tests.doubles.server import free_port, serve_app
 
 
 async def test_healthz_and_readyz_with_a_reachable_database(db_url: str) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FakeRealtimeServer
-from app.testing.fake_twilio_caller import FakeTwilioCaller
-from app.testing.harness import ACCOUNT_SID, AUTH_TOKEN, until_quiet
-from app.testing.server import free_port
+from tests.doubles.harness import ACCOUNT_SID, AUTH_TOKEN, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
+from tests.doubles.realtime.server import FakeRealtimeServer
+from tests.doubles.server import free_port
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
 
 PROFILE = Path(__file__).resolve().parent / "fixtures" / "always_open.toml"
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine
 from app.db.faults import error_text, is_unavailable, log_reason, root_cause, sqlstate
-from app.testing.server import free_port
+from tests.doubles.server import free_port
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import public_tables
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import downgrade_sync, make_engine, upgrade
+from tests.conftest import public_tables
 
 V1 = {"calls", "transcript_turns", "tool_calls", "call_outcomes", "call_review"}
 

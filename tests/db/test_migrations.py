@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import public_tables
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import downgrade_sync, make_engine, upgrade, upgrade_sync
+from tests.conftest import public_tables
 
 TABLES = {"calls", "transcript_turns", "tool_calls", "call_outcomes"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from app.db.embedded import EmbeddedPostgres
 from app.db.engine import upgrade
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
-from app.testing.harness import CallHarness, until_quiet
+from tests.doubles.harness import CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
 
 
 async def test_postgres_stopped_mid_call_loses_no_turn(tmp_path: Path) -> None:

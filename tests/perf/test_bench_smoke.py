@@ -1,7 +1,7 @@
-"""The benchmarks of app/bench.py, run tiny through the same code path: correctness only.
+"""The benchmarks of benchmarks/, run tiny through the same code path: correctness only.
 
 Each scenario starts its own `receptionist serve` subprocess on the embedded database. Nothing
-here asserts a time: the figures belong to `receptionist bench` and docs/performance.md.
+here asserts a time: the figures belong to `make bench` and docs/performance.md.
 """
 
 from __future__ import annotations
@@ -10,31 +10,14 @@ from typing import Any
 
 import pytest
 
-from app import bench
-from app.cli import main
-from app.lib.audio import ULAW_SILENCE, tone_ulaw, ulaw_rms
-from app.testing.fake_twilio_caller import STAMP_BYTES, read_stamp, read_stamp_b64, stamp_ulaw
-
-
-def test_a_stamp_reads_back_and_stays_quiet() -> None:
-    silence = bytes([ULAW_SILENCE]) * 160
-    stamped = stamp_ulaw(silence, 12345, 678)
-    assert read_stamp(stamped) == (12345, 678)
-    assert len(stamped) == 160 and stamped[STAMP_BYTES:] == silence[STAMP_BYTES:]
-    assert ulaw_rms(stamped) < 50  # the fake's VAD threshold is 500: a stamp is not speech
-    tone = stamp_ulaw(tone_ulaw(20), 1, 2**24 - 1)
-    assert read_stamp(tone) == (1, 2**24 - 1)
-
-
-def test_plain_audio_never_reads_as_stamped() -> None:
-    assert read_stamp(bytes([ULAW_SILENCE]) * 160) is None
-    assert read_stamp(tone_ulaw(20)) is None
-    assert read_stamp(b"\xff" * 5) is None
-    assert read_stamp_b64("not base64!") is None
+from benchmarks.__main__ import main
+from benchmarks.config import default_config
+from benchmarks.report import format_report
+from benchmarks.run import run
 
 
 def test_bench_refuses_zero_calls_without_starting_anything() -> None:
-    assert main(["bench", "--calls", "0"]) == 2
+    assert main(["--calls", "0"]) == 2
 
 
 def _assert_conversations_clean(result: dict[str, Any], calls: int) -> None:
@@ -50,28 +33,28 @@ def _assert_conversations_clean(result: dict[str, Any], calls: int) -> None:
     assert result["relay_latency_ms"]["caller_to_model"]["count"] > 0
     assert result["relay_latency_ms"]["model_to_caller"]["count"] > 0
     assert result["greeting_latency_ms"]["count"] == calls
-    assert "frames lost caller->model: 0 of" in bench.format_report(result)
+    assert "frames lost caller->model: 0 of" in format_report(result)
 
 
 @pytest.mark.timeout(90)
 async def test_relay_scenario_loses_no_frame() -> None:
-    result = await bench.run(bench.default_config("relay", calls=2, seconds=4))
+    result = await run(default_config("relay", calls=2, seconds=4))
     _assert_conversations_clean(result, 2)
 
 
 @pytest.mark.timeout(90)
 async def test_load_scenario_loses_no_frame_and_no_row() -> None:
     # 6 s leaves room for one caller utterance and its reply after the greeting.
-    result = await bench.run(bench.default_config("load", calls=3, seconds=6))
+    result = await run(default_config("load", calls=3, seconds=6))
     _assert_conversations_clean(result, 3)
     assert result["caller_utterances"] == 3
 
 
 @pytest.mark.timeout(90)
 async def test_soak_scenario_leaks_no_model_session() -> None:
-    config = bench.default_config("soak", calls=5, waves=2, preconnect_ttl_seconds=2)
-    result = await bench.run(config)
+    config = default_config("soak", calls=5, waves=2, preconnect_ttl_seconds=2)
+    result = await run(config)
     assert result["leaked_model_sessions"] == 0
     assert result["calls_failed"] == 0, result["errors"]
     assert [w["open_model_sessions"] for w in result["per_wave"]] == [0, 0]
-    assert "leaked model sessions: 0" in bench.format_report(result)
+    assert "leaked model sessions: 0" in format_report(result)

@@ -19,9 +19,10 @@ from twilio.request_validator import RequestValidator
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
-from app.testing.fake_twilio_caller import FakeTwilioCaller, start_frame
-from app.testing.harness import AUTH_TOKEN, CallHarness, until_quiet
+from tests.doubles.harness import AUTH_TOKEN, CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
+from tests.doubles.twilio_caller.frames import start_frame
 
 T = TypeVar("T")
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
@@ -85,9 +86,8 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[Service]:
     import asyncio as _asyncio
 
-    from conftest import create_database
-
     from app.db.engine import upgrade
+    from tests.conftest import create_database
 
     async def make_db() -> str:
         url = await create_database(postgres, "fuzz")

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
-from app.testing.fake_twilio_caller import CallerConfig
-from app.testing.harness import CallHarness
+from tests.doubles.harness import CallHarness
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
+from tests.doubles.twilio_caller.config import CallerConfig
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
 HUMAN = "+15550009999"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
-from app.testing.harness import CallHarness, until_quiet
+from tests.doubles.harness import CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
 

@@ -12,15 +12,12 @@ import orjson
 import pytest
 import websockets
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
-from app.testing.fake_twilio_caller import (
-    CONNECTED_FRAME,
-    CallerConfig,
-    FakeTwilioCaller,
-    Twiml,
-    start_frame,
-)
-from app.testing.harness import CallHarness, until_quiet
+from tests.doubles.harness import CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
+from tests.doubles.twilio_caller.config import CallerConfig
+from tests.doubles.twilio_caller.frames import CONNECTED_FRAME, start_frame
+from tests.doubles.twilio_caller.twiml import Twiml
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from app.config import load_settings
-from app.testing.fake_twilio_api import FakeTwilioAPI
 from app.twilio.rest import TwilioCalls
+from tests.doubles.twilio_api import FakeTwilioAPI
 
 SID = "AC" + "1" * 32
 TOKEN = "rest-token-0123456789"

@@ -12,9 +12,9 @@ import websockets
 
 from app.config import LogFormat
 from app.logging import configure_logging
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig
-from app.testing.fake_twilio_caller import CONNECTED_FRAME, start_frame
-from app.testing.harness import AUTH_TOKEN, CallHarness, until_quiet
+from tests.doubles.harness import AUTH_TOKEN, CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
+from tests.doubles.twilio_caller.frames import CONNECTED_FRAME, start_frame
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
 OPENAI_KEY = "sk-test-secret-9f8e7d6c5b4a"
@@ -98,7 +98,7 @@ async def test_no_secret_and_no_full_phone_number_in_any_log_line(
 ) -> None:
     configure_logging("DEBUG", LogFormat.JSON)
     try:
-        from app.testing.fake_twilio_caller import CallerConfig
+        from tests.doubles.twilio_caller.config import CallerConfig
 
         async with harness.caller(CallerConfig(from_number=CALLER)) as caller:
             await caller.call()

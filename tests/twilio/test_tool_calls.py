@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.testing.fake_realtime import AudioReply, FakeRealtimeConfig, FunctionCallReply
-from app.testing.harness import CallHarness, until_quiet
-from app.testing.server import serve_app
+from tests.doubles.harness import CallHarness, until_quiet
+from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
+from tests.doubles.server import serve_app
 
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
 NY = ZoneInfo("America/New_York")

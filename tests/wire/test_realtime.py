@@ -10,8 +10,8 @@ import pytest
 from app.call import events as E
 from app.config import load_settings
 from app.realtime.session import session_config
-from app.testing.realtime_validation import validate_client_event
 from app.wire import realtime as rt
+from tests.doubles.realtime.validation import validate_client_event
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 159, 160, 161])

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.testing.server import RunningServer, serve_app
+from tests.doubles.server import RunningServer, serve_app
 
 __all__ = ["FakeTwilioAPI", "Mode", "RecordedRequest"]
 

@@ -22,11 +22,14 @@ from app.config import Settings, load_settings
 from app.db.engine import make_engine
 from app.main import create_app
 from app.runtime import Runtime
-from app.testing.fake_realtime import FakeRealtimeConfig, FakeRealtimeServer
-from app.testing.fake_twilio_api import FakeTwilioAPI
-from app.testing.fake_twilio_caller import CallerConfig, FakeTwilioCaller, Twiml, parse_twiml
-from app.testing.realtime_validation import validate_client_event
-from app.testing.server import RunningServer, free_port, serve_app
+from tests.doubles.realtime.config import FakeRealtimeConfig
+from tests.doubles.realtime.server import FakeRealtimeServer
+from tests.doubles.realtime.validation import validate_client_event
+from tests.doubles.server import RunningServer, free_port, serve_app
+from tests.doubles.twilio_api import FakeTwilioAPI
+from tests.doubles.twilio_caller.caller import FakeTwilioCaller
+from tests.doubles.twilio_caller.config import CallerConfig
+from tests.doubles.twilio_caller.twiml import Twiml, parse_twiml
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32

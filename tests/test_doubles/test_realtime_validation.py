@@ -1,4 +1,4 @@
-"""Tests for app/testing/realtime_validation.py: strict GA checks over the openai SDK types."""
+"""Tests for tests/doubles/realtime/validation.py: strict GA checks over the openai SDK types."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.testing.realtime_validation import validate_client_event, validate_server_event
+from tests.doubles.realtime.validation import validate_client_event, validate_server_event
 
 # The GA session.update of docs PROTOCOLS.md section 1, verbatim.
 GA_SESSION_UPDATE: dict[str, Any] = {

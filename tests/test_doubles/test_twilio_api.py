@@ -1,4 +1,4 @@
-"""Tests for app/testing/fake_twilio_api.py, driven through the official `twilio` package.
+"""Tests for tests/doubles/twilio_api.py, driven through the official `twilio` package.
 
 The sync client (requests) blocks, and the fake runs in this test's event loop, so sync SDK calls
 go through asyncio.to_thread.
@@ -19,7 +19,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from app.testing.fake_twilio_api import FakeTwilioAPI
+from tests.doubles.twilio_api import FakeTwilioAPI
 
 CALL_SID = "CA" + "1" * 32
 HANGUP = "<Response><Hangup/></Response>"

@@ -1,0 +1,1 @@
+"""Protocol doubles of the services tests cannot reach (OpenAI, Twilio); benchmarks use them too."""
