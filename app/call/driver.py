@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, assert_never
 
 import orjson
@@ -25,9 +24,9 @@ from app.call import events as E
 from app.call.info import CallInfo
 from app.call.machine import CallMachine, MachineConfig
 from app.call.ports import CallServices, MediaStream, ToolReport
+from app.call.records import CallRecords
 from app.logging import get_logger
 from app.realtime.client import ModelSession, Sink
-from app.realtime.pricing import estimate_cost
 from app.realtime.session import history_items
 from app.wire import realtime as rt
 from app.wire import twilio as tw
@@ -69,6 +68,9 @@ class CallDriver:
         self.services = services
         self.stream = stream
         self.info = info
+        self.records = CallRecords(
+            services.store, info.call_sid, services.settings.openai_realtime_model
+        )
         self.inbox: asyncio.Queue[E.Event] = asyncio.Queue()
         self._t0 = time.monotonic()
         self.machine = CallMachine()
@@ -256,8 +258,6 @@ class CallDriver:
 
     async def _do(self, action: A.Action) -> None:
         sid = self.info.stream_sid
-        call_sid = self.info.call_sid
-        store = self.services.store
         match action:
             case A.PlayAudio():
                 await self._send_stream(tw.media_frame(sid, action.payload))
@@ -282,34 +282,18 @@ class CallDriver:
             case A.StartTool():
                 self._spawn(self._run_tool(action))
             case A.SaveTurn():
-                store.turn(
-                    call_sid,
-                    action.seq,
-                    action.speaker,
-                    action.text,
-                    action.interrupted,
-                    action.offset_ms,
-                )
+                self.records.turn(action)
             case A.SaveToolCall():
-                store.tool_call(
-                    call_sid,
-                    action.call_id,
-                    action.name,
-                    _json_or_text(action.arguments),
-                    _json_or_text(action.output),
-                    action.ok,
-                    action.duration_ms,
-                    action.offset_ms,
-                )
+                self.records.tool_call(action)
             case A.RecordGreeting():
                 log.info("greeting_played", greeting_ms=action.greeting_ms)
-                store.call(call_sid, greeting_ms=action.greeting_ms, answered_at=datetime.now(UTC))
+                self.records.greeting(action)
             case A.StartTransfer():
                 self._spawn(self._transfer(action))
             case A.EndCall():
                 await self._end(action)
             case A.SaveOutcome():
-                store.outcome(call_sid, action.outcome, action.detail)
+                self.records.outcome(action)
             case A.ForwardAudio():  # only from `handle(CallerAudio)`, which the reader bypasses
                 await self._send_model(rt.append_audio(action.payload))
             case _:
@@ -364,25 +348,8 @@ class CallDriver:
 
     async def _end(self, action: A.EndCall) -> None:
         self._ended.set()
-        services = self.services
         usage = action.usage
-        cost = estimate_cost(services.settings.openai_realtime_model, usage)
-        handed_off = action.reason == "transferred"
-        # A transferred call goes on without us: Twilio's callbacks record its end and outcome.
-        ending: dict[str, Any] = {} if handed_off else {"ended_at": datetime.now(UTC)}
-        services.store.call(
-            self.info.call_sid,
-            **ending,
-            end_reason=action.reason,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            input_audio_tokens=usage.input_audio_tokens,
-            output_audio_tokens=usage.output_audio_tokens,
-            cached_tokens=usage.cached_tokens,
-            estimated_cost_usd=cost,
-        )
-        if not handed_off:
-            services.store.outcome(self.info.call_sid, action.outcome, action.outcome_detail)
+        cost = self.records.ended(action)
         log.info(
             "call_ended",
             end_reason=action.reason,
@@ -397,14 +364,7 @@ class CallDriver:
         await self.stream.close(1000)
         if action.reason in AGENT_ENDINGS:
             # And hang up through REST too, so the call ends even if that request goes astray.
-            await services.hang_up(self.info.call_sid)
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return {"raw": value[:2000]}
+            await self.services.hang_up(self.info.call_sid)
 
 
 async def run_call(
@@ -414,8 +374,8 @@ async def run_call(
     info: CallInfo,
 ) -> None:
     """Drive an authenticated stream until the call ends; `live` lists it meanwhile."""
-    services.store.call(info.call_sid, stream_sid=info.stream_sid)
     driver = CallDriver(services, stream, info)
+    driver.records.stream_started(info.stream_sid)
     live[info.call_sid] = driver
     try:
         await driver.run()
@@ -423,6 +383,6 @@ async def run_call(
         # A bug of ours must not leave the call unrecorded: close the stream, and Twilio's
         # <Connect action> hands the caller to a person (no normal end_reason was written).
         log.exception("call_driver_crashed")
-        services.store.call(info.call_sid, ended_at=datetime.now(UTC), end_reason="internal_error")
+        driver.records.crashed()
     finally:
         live.pop(info.call_sid, None)
