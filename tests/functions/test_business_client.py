@@ -81,7 +81,6 @@ async def test_a_read_that_fails_once_succeeds_on_the_retry(fake: tuple[FakeBack
     [
         ("lookup_hours", {}),
         ("check_availability", {"service": "Cleaning", "date": "2026-03-09"}),
-        ("book_appointment", booking_args()),
     ],
 )
 async def test_an_unreadable_answer_is_an_error_result(
@@ -92,6 +91,34 @@ async def test_an_unreadable_answer_is_an_error_result(
         result = await call(make_ctx(client), tool, **args)
     assert not result.ok and result.outcome is None
     assert result.output["error"] == "backend_bad_response"
+
+
+async def test_a_201_without_service_is_a_booking_filled_from_the_request(
+    fake: tuple[FakeBackend, str],
+) -> None:
+    _, url = fake
+    async with client_for(f"{url}/terse") as client:
+        result = await call(make_ctx(client), "book_appointment", **booking_args())
+    assert result.ok
+    assert result.output["appointment_id"] == "apt_terse_1"
+    assert result.output["service"] == booking_args()["service"]
+    assert result.outcome is not None and result.outcome[0] == "booked"
+    assert result.outcome[1]["appointment_id"] == "apt_terse_1"
+
+
+@pytest.mark.parametrize("mode", ["garbled", "wrongshape"])
+async def test_an_unreadable_2xx_to_a_booking_is_still_a_booking(
+    fake: tuple[FakeBackend, str], mode: str
+) -> None:
+    """The appointment exists: the caller must not hear that it failed."""
+    _, url = fake
+    args = booking_args()
+    async with client_for(f"{url}/{mode}") as client:
+        result = await call(make_ctx(client), "book_appointment", **args)
+    assert result.ok and result.outcome is not None and result.outcome[0] == "booked"
+    assert result.output["service"] == args["service"]
+    assert result.output["start"] == args["start"]
+    assert result.outcome[1]["appointment_id"] is None  # the answer named none we could read
 
 
 @pytest.mark.parametrize(

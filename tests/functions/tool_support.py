@@ -125,6 +125,15 @@ class FakeBackend:
             return Response(orjson.dumps(body), 500, media_type="application/json")
         if mode == "flaky" and len([h for h in self.hits if h[0] == "flaky"]) == 1:
             return Response(b"upstream hiccup", 503)
+        if mode == "terse" and request.method == "POST":
+            # Booked, but the answer leaves out `service` (and the customer's name).
+            body = {
+                "id": "apt_terse_1",
+                "start": "2026-03-09T10:00:00-04:00",
+                "end": "2026-03-09T11:00:00-04:00",
+                "status": "booked",
+            }
+            return Response(orjson.dumps(body), 201, media_type="application/json")
         if mode == "garbled":
             return Response(b'{"timezone": "America/New_Yo', 200, media_type="application/json")
         if mode == "wrongshape":
