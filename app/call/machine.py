@@ -168,6 +168,9 @@ class CallMachine:
             case E.DtmfPressed():
                 return self._dtmf(event)
             case E.StreamStopped():
+                # Twilio played on until the stream stopped: what it played was heard, even
+                # where its marks did not make it back before the stop.
+                self.playback.settle(event.at_ms)
                 return self._end(event.at_ms, self.end_reason or "caller_hangup")
             case E.SpeechStarted():
                 return self._speech_started(event)
@@ -254,7 +257,7 @@ class CallMachine:
         return self.config.offset_base_ms + max(0, since_start)
 
     def _mark_played(self, event: E.MarkPlayed) -> list[A.Action]:
-        item_id = self.playback.acknowledged(event.name)
+        item_id = self.playback.acknowledged(event.name, event.at_ms)
         actions: list[A.Action] = []
         if item_id is not None:
             turn = self.transcript.agent.get(item_id)
@@ -325,7 +328,7 @@ class CallMachine:
         if turn is None:
             turn = self.transcript.agent_began(event.item_id, self._offset(event.at_ms))
             self._response_turns.setdefault(event.response_id, []).append(event.item_id)
-        mark = self.playback.sent(event.item_id, event.nbytes)
+        mark = self.playback.sent(event.item_id, event.nbytes, event.at_ms)
         actions += [A.PlayAudio(event.payload), A.SendMark(mark)]
         return actions
 
@@ -501,7 +504,7 @@ class CallMachine:
             if at_ms >= tool.next_tone_ms:
                 tool.next_tone_ms = at_ms + self.config.hold_tone_every_ms
                 if not self.playback.playing:
-                    mark = self.playback.sent(None, HOLD_TONE_BYTES)
+                    mark = self.playback.sent(None, HOLD_TONE_BYTES, at_ms)
                     actions += [A.PlayAudio(HOLD_TONE_PAYLOAD), A.SendMark(mark)]
         idle = self._idle_deadline()
         if idle is not None and at_ms >= idle:

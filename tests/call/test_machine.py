@@ -196,7 +196,8 @@ def test_stream_stop_ends_the_call_and_saves_the_heard_part_of_a_playing_turn() 
     m.handle(E.AgentTranscriptDelta(1020, "r1", "i1", "One two three four"))
     m.handle(E.MarkPlayed(1200, mark))
     m.handle(E.ResponseDone(1100, "r1", "completed", E.Usage(output_tokens=20)))
-    actions = m.handle(E.StreamStopped(1250))
+    # 100 ms acknowledged at 1200, and Twilio played on for 25 ms until the stop.
+    actions = m.handle(E.StreamStopped(1225))
     turn = of(actions, A.SaveTurn)[0]
     assert turn.interrupted and turn.text == "One two"
     end = of(actions, A.EndCall)[0]
@@ -241,3 +242,28 @@ def test_end_call_tool_ends_after_the_goodbye_has_been_heard() -> None:
     assert of(m.handle(E.ResponseDone(1150, "r2", "completed", E.Usage())), A.EndCall) == []
     end = of(m.handle(E.MarkPlayed(1650, mark)), A.EndCall)
     assert end and end[0].reason == "agent_hangup"
+
+
+def test_a_reply_heard_to_the_end_is_saved_whole_when_the_caller_hangs_up_before_its_last_mark() -> (
+    None
+):
+    """The stop can overtake the last mark: Twilio played on in real time, so it was heard."""
+    m = started()
+    m.handle(E.ResponseCreated(1000, "r1"))
+    first = audio(m, 1010, 200)
+    audio(m, 1020, 200)
+    m.handle(E.AgentTranscriptDelta(1020, "r1", "i1", "See you on Monday."))
+    m.handle(E.AgentTranscriptDone(1030, "r1", "i1", "See you on Monday."))
+    m.handle(E.ResponseDone(1040, "r1", "completed", E.Usage()))
+    m.handle(E.MarkPlayed(1250, first))  # the second mark never comes back
+    actions = m.handle(E.StreamStopped(1460))
+    [turn] = of(actions, A.SaveTurn)
+    assert turn.text == "See you on Monday." and not turn.interrupted
+
+
+def test_a_hang_up_right_after_the_audio_was_sent_saves_none_of_it() -> None:
+    m = started()
+    m.handle(E.ResponseCreated(1000, "r1"))
+    audio(m, 1010, 300)
+    m.handle(E.AgentTranscriptDelta(1010, "r1", "i1", "Thanks for calling."))
+    assert of(m.handle(E.StreamStopped(1010)), A.SaveTurn) == []

@@ -53,3 +53,30 @@ def test_items_are_tracked_separately_and_untracked_audio_has_no_item() -> None:
     assert p.acknowledged(b) == "b"
     assert (p.heard_ms("a"), p.heard_ms("b")) == (50, 20)
     assert not p.playing
+
+
+def test_settle_credits_what_played_in_real_time_after_the_last_mark() -> None:
+    p = Playback()
+    m1 = p.sent("item1", 800, at_ms=0)  # 100 ms
+    p.sent("item1", 800, at_ms=5)
+    p.sent("item1", 800, at_ms=10)
+    p.acknowledged(m1, at_ms=120)
+    p.settle(at_ms=270)  # 150 ms after the ack: the second chunk and half the third
+    assert p.heard_ms("item1") == 250
+    assert not p.playing
+
+
+def test_settle_starts_the_clock_when_audio_sent_after_the_last_mark_arrived() -> None:
+    p = Playback()
+    m1 = p.sent("item1", 800, at_ms=0)
+    p.acknowledged(m1, at_ms=100)
+    p.sent("item2", 800, at_ms=500)  # sent long after: it could not play before 500
+    p.settle(at_ms=540)
+    assert p.heard_ms("item2") == 40
+
+
+def test_settle_never_credits_more_than_was_sent() -> None:
+    p = Playback()
+    p.sent("item1", 800, at_ms=0)
+    p.settle(at_ms=10_000)
+    assert p.heard_ms("item1") == 100
