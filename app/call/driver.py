@@ -35,6 +35,7 @@ log = get_logger(__name__)
 
 # Turn numbers for a resumed call whose history could not be read: after any earlier turn.
 RESUMED_SEQ_BASE = 100_000
+RESUME_HISTORY_WAIT_SECONDS = 0.5
 TOOL_CRASHED = orjson.dumps(
     {
         "ok": False,
@@ -94,7 +95,9 @@ class CallDriver:
         if self.info.resume:
             # Back from a transfer nobody answered: carry on the same record and conversation.
             try:
-                history, next_seq = await services.history.load(self.info.call_sid)
+                # Bounded: the caller is waiting for the agent and must not hear dead air.
+                async with asyncio.timeout(RESUME_HISTORY_WAIT_SECONDS):
+                    history, next_seq = await services.history.load(self.info.call_sid)
             except Exception:  # the database is away: carry on without the history
                 log.warning("history_unavailable")
                 history, next_seq = [], RESUMED_SEQ_BASE

@@ -279,6 +279,7 @@ async def test_concurrent_sessions_are_independent() -> None:
                 return [e.response.id for e in events if e.type == "response.done"]
 
         results = await asyncio.gather(*(call() for _ in range(5)))
-    assert results == [["resp_1"]] * 5
+    ids = [one for [one] in results]
+    assert len(set(ids)) == 5  # unique across sessions, as the real API's ids are
     assert len(server.sessions) == 5
     assert server.violations == []

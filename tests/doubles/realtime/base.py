@@ -35,6 +35,9 @@ class SessionHost(Protocol):
     validate: bool  # check every client event against the SDK types
     self_check: bool  # check every event the fake emits
     violations: list[str]
+    # Ids are unique across the server's sessions, as the real API's are (a call's second model
+    # session must not reuse the first one's function call ids).
+    id_counters: Counter[str]
 
     def session_changed(self) -> None:
         """Wake whoever waits on the server's sessions."""
@@ -78,7 +81,6 @@ class SessionBase:
         self.deltas_sent = 0  # response.output_audio.delta events sent
         self.effective_session: JsonDict = default_session(self.model)
 
-        self._counters: Counter[str] = Counter()
         self._type_counts: Counter[str] = Counter()
         self._last_by_type: dict[str, JsonDict] = {}
         self._waiters: list[asyncio.Future[None]] = []
@@ -148,8 +150,8 @@ class SessionBase:
     # ----------------------------------------------------------------- plumbing
 
     def _next_id(self, prefix: str) -> str:
-        self._counters[prefix] += 1
-        return f"{prefix}_{self._counters[prefix]}"
+        self._server.id_counters[prefix] += 1
+        return f"{prefix}_{self._server.id_counters[prefix]}"
 
     def _violation(self, message: str) -> None:
         self.violations.append(message)

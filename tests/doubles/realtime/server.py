@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ class FakeRealtimeServer:
         self.host = host
         self.sessions: list[FakeSession] = []
         self.violations: list[str] = []
+        self.id_counters: Counter[str] = Counter()
         self.port = 0
         self._server: Server | None = None
         self._waiters: list[asyncio.Future[None]] = []
