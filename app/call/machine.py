@@ -257,7 +257,7 @@ class CallMachine:
         return self.config.offset_base_ms + max(0, since_start)
 
     def _mark_played(self, event: E.MarkPlayed) -> list[A.Action]:
-        item_id = self.playback.acknowledged(event.name, event.at_ms)
+        item_id = self.playback.acknowledged(event.name)
         actions: list[A.Action] = []
         if item_id is not None:
             turn = self.transcript.agent.get(item_id)
@@ -294,7 +294,7 @@ class CallMachine:
                 # and not at all when nothing of the item was played.
                 if 0 < heard < sent:
                     actions.append(A.TruncateItem(turn.item_id, heard))
-            self.playback.clear()
+            self.playback.clear(at_ms)
         if self.active_response is not None and self.active_response not in self.cancelled:
             actions.append(A.CancelResponse())
             self.cancelled.add(self.active_response)

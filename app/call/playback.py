@@ -5,9 +5,10 @@ played; after a `clear` it returns the pending marks at once, although that audi
 heard. So the caller has heard exactly the audio up to the last mark acknowledged before a clear.
 
 A hang-up is different: there is no clear, and Twilio played on, in real time, until the
-caller hung up; the marks of the last moments may never come back (the stream stopped first).
-`settle` credits what must have played by then: from the last mark acknowledged (or from when
-the audio was sent, if later), at one millisecond per millisecond.
+caller hung up; the marks of the last moments may never come back (the stop overtakes them, and
+an acknowledgement reaches us a network trip after the audio played). `settle` credits what had
+played by the stop: each chunk plays right after the one before it, or when it was sent if the
+buffer had run dry, at one millisecond per millisecond.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class _PendingMark:
     item_id: str | None
     item_bytes: int  # bytes of the item sent up to and including the audio before this mark
     nbytes: int  # bytes of audio between the previous mark and this one
-    sent_at_ms: int
+    plays_until_ms: int  # when the audio before this mark has played, at the earliest
 
 
 class Playback:
@@ -33,7 +34,7 @@ class Playback:
         self._pending: deque[_PendingMark] = deque()
         self._sent: dict[str, int] = {}
         self._heard: dict[str, int] = {}
-        self._acked_at_ms = 0
+        self._play_clock_ms = 0  # when everything sent so far has played, at the earliest
 
     def sent(self, item_id: str | None, nbytes: int, at_ms: int = 0) -> str:
         """Record audio sent to Twilio; returns the name of the mark to send right after it."""
@@ -43,17 +44,17 @@ class Playback:
             self._sent[item_id] = item_bytes
         self._next += 1
         name = f"m{self._next}"
-        self._pending.append(_PendingMark(name, item_id, item_bytes, nbytes, at_ms))
+        self._play_clock_ms = max(self._play_clock_ms, at_ms) + nbytes // BYTES_PER_MS
+        self._pending.append(_PendingMark(name, item_id, item_bytes, nbytes, self._play_clock_ms))
         return name
 
-    def acknowledged(self, name: str, at_ms: int = 0) -> str | None:
+    def acknowledged(self, name: str) -> str | None:
         """A mark came back: everything before it has played. Returns the item it belonged to.
 
         Unknown names (marks discarded by `clear`, or forged) are ignored.
         """
         if not any(m.name == name for m in self._pending):
             return None
-        self._acked_at_ms = max(self._acked_at_ms, at_ms)
         while self._pending:
             mark = self._pending.popleft()
             if mark.item_id is not None:
@@ -64,28 +65,20 @@ class Playback:
 
     def settle(self, at_ms: int) -> None:
         """The stream stopped at `at_ms` without a clear: credit the audio that had played."""
-        clock = self._acked_at_ms
-        while self._pending:
-            mark = self._pending[0]
-            start = max(clock, mark.sent_at_ms)
-            end = start + mark.nbytes // BYTES_PER_MS
-            if end > at_ms:
-                if mark.item_id is not None and at_ms > start:
-                    played = (at_ms - start) * BYTES_PER_MS
-                    before = mark.item_bytes - mark.nbytes
-                    self._heard[mark.item_id] = max(
-                        self._heard.get(mark.item_id, 0), before + played
-                    )
+        for mark in self._pending:
+            start = mark.plays_until_ms - mark.nbytes // BYTES_PER_MS
+            played = min(max(at_ms - start, 0) * BYTES_PER_MS, mark.nbytes)
+            if mark.item_id is not None and played:
+                before = mark.item_bytes - mark.nbytes
+                self._heard[mark.item_id] = max(self._heard.get(mark.item_id, 0), before + played)
+            if played < mark.nbytes:
                 break
-            self._pending.popleft()
-            if mark.item_id is not None:
-                self._heard[mark.item_id] = max(self._heard.get(mark.item_id, 0), mark.item_bytes)
-            clock = end
         self._pending.clear()
 
-    def clear(self) -> None:
+    def clear(self, at_ms: int = 0) -> None:
         """The caller's buffer was cleared: pending marks will return, but were not heard."""
         self._pending.clear()
+        self._play_clock_ms = at_ms  # nothing queued plays any more
 
     @property
     def playing(self) -> bool:

@@ -194,10 +194,10 @@ def test_stream_stop_ends_the_call_and_saves_the_heard_part_of_a_playing_turn() 
     mark = audio(m, 1010, 100)
     audio(m, 1020, 100)
     m.handle(E.AgentTranscriptDelta(1020, "r1", "i1", "One two three four"))
-    m.handle(E.MarkPlayed(1200, mark))
     m.handle(E.ResponseDone(1100, "r1", "completed", E.Usage(output_tokens=20)))
-    # 100 ms acknowledged at 1200, and Twilio played on for 25 ms until the stop.
-    actions = m.handle(E.StreamStopped(1225))
+    m.handle(E.MarkPlayed(1120, mark))
+    # The audio played from 1010 on; the stop at 1135 came 125 ms into its 200.
+    actions = m.handle(E.StreamStopped(1135))
     turn = of(actions, A.SaveTurn)[0]
     assert turn.interrupted and turn.text == "One two"
     end = of(actions, A.EndCall)[0]

@@ -55,22 +55,22 @@ def test_items_are_tracked_separately_and_untracked_audio_has_no_item() -> None:
     assert not p.playing
 
 
-def test_settle_credits_what_played_in_real_time_after_the_last_mark() -> None:
+def test_settle_credits_what_played_in_real_time_until_the_stop() -> None:
     p = Playback()
-    m1 = p.sent("item1", 800, at_ms=0)  # 100 ms
-    p.sent("item1", 800, at_ms=5)
-    p.sent("item1", 800, at_ms=10)
-    p.acknowledged(m1, at_ms=120)
-    p.settle(at_ms=270)  # 150 ms after the ack: the second chunk and half the third
+    m1 = p.sent("item1", 800, at_ms=0)  # plays 0-100
+    p.sent("item1", 800, at_ms=5)  # 100-200, right after it
+    p.sent("item1", 800, at_ms=10)  # 200-300
+    p.acknowledged(m1)
+    p.settle(at_ms=250)  # the stop overtook the last two marks
     assert p.heard_ms("item1") == 250
     assert not p.playing
 
 
-def test_settle_starts_the_clock_when_audio_sent_after_the_last_mark_arrived() -> None:
+def test_settle_starts_a_chunk_no_earlier_than_it_was_sent() -> None:
     p = Playback()
     m1 = p.sent("item1", 800, at_ms=0)
-    p.acknowledged(m1, at_ms=100)
-    p.sent("item2", 800, at_ms=500)  # sent long after: it could not play before 500
+    p.acknowledged(m1)
+    p.sent("item2", 800, at_ms=500)  # the buffer had run dry: it plays from 500
     p.settle(at_ms=540)
     assert p.heard_ms("item2") == 40
 
@@ -80,3 +80,12 @@ def test_settle_never_credits_more_than_was_sent() -> None:
     p.sent("item1", 800, at_ms=0)
     p.settle(at_ms=10_000)
     assert p.heard_ms("item1") == 100
+
+
+def test_after_a_clear_settle_counts_from_the_clear() -> None:
+    p = Playback()
+    p.sent("item1", 8000, at_ms=0)  # a second of audio, cleared at 100 ms
+    p.clear(at_ms=100)
+    p.sent("item2", 800, at_ms=120)
+    p.settle(at_ms=170)
+    assert p.heard_ms("item2") == 50

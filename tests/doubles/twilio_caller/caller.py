@@ -145,6 +145,7 @@ class FakeTwilioCaller(StreamCaller):
         """The caller hangs up: Twilio sends `stop`, then closes the WebSocket normally (1000)."""
         ws = self._require_ws()
         await self._cancel(self._sender, self._player)
+        self._drop_late_marks()
         with contextlib.suppress(ConnectionClosed):
             await self._send_event(
                 stop_frame(self._next_seq(), self.stream_sid, self.account_sid, self.call_sid)
@@ -156,6 +157,7 @@ class FakeTwilioCaller(StreamCaller):
         """The network goes away: the TCP connection is aborted, no `stop`, no close frame."""
         ws = self._require_ws()
         await self._cancel(self._sender, self._player)
+        self._drop_late_marks()
         ws.transport.abort()
         await self._settle_receiver()
 

@@ -23,6 +23,9 @@ class CallerConfig:
     extra_params: dict[str, str] = field(default_factory=dict)
     stream_sid: str | None = None  # default "MZ" + 32 hex
     frame_ms: int = 20  # inbound media frame size (20 ms = 160 bytes)
+    # How long a reached mark takes to come back (the network): a hang-up in between loses it,
+    # as with Twilio, whose `stop` can overtake the last marks.
+    mark_delay_ms: int = 0
     realtime: bool = True  # False: queued speech goes out as fast as possible (silence stays paced)
     record_arrivals: bool = False  # keep (perf_counter, bytes) of every received media frame
     record_audio: bool = False  # keep every received outbound audio byte in `received_audio`

@@ -93,6 +93,7 @@ class StreamCaller(WebhookCaller):
         self._sender: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._player: asyncio.Task[None] | None = None
+        self._late_marks: set[asyncio.TimerHandle] = set()
 
     @property
     def played_audio_ms(self) -> float:
@@ -172,8 +173,26 @@ class StreamCaller(WebhookCaller):
             pass
 
     async def _return_mark(self, name: str) -> None:
+        delay = self.config.mark_delay_ms / 1000
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            self._late_marks.add(loop.call_later(delay, self._send_late_mark, name))
+            return
         self.marks_returned.append(name)
         await self._send_event(mark_frame(self._next_seq(), self.stream_sid, name))
+
+    def _send_late_mark(self, name: str) -> None:
+        self.marks_returned.append(name)
+        task = asyncio.ensure_future(
+            self._send_event(mark_frame(self._next_seq(), self.stream_sid, name))
+        )
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _drop_late_marks(self) -> None:
+        """The call ends: marks still on their way never arrive."""
+        for handle in self._late_marks:
+            handle.cancel()
+        self._late_marks.clear()
 
     def _played(self) -> None:
         if self._watchers:
