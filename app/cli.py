@@ -1,4 +1,4 @@
-"""The `receptionist` command: serve, migrate, bench."""
+"""The `receptionist` command: serve, migrate, bench, staff, demo-data."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 
 from app.config import ConfigError, Settings, load_settings
 from app.logging import configure_logging, get_logger
+from app.staff import commands as staff_commands
 
 log = get_logger(__name__)
 
@@ -20,6 +21,9 @@ def _serve(settings: Settings) -> int:
 
     try:
         app = create_app(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"receptionist: {exc}\n")
+        return 2
     except ValueError as exc:
         sys.stderr.write(f"receptionist: invalid BUSINESS_PROFILE: {exc}\n")
         return 2
@@ -95,6 +99,18 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
+def _staff(args: argparse.Namespace, settings: Settings) -> int:
+    from app.staff.accounts import AccountError
+
+    try:
+        if args.command == "demo-data":
+            return asyncio.run(staff_commands.run_demo(args, settings, sys.stdout))
+        return asyncio.run(staff_commands.run_staff(args, settings, sys.stdin, sys.stdout))
+    except AccountError as exc:
+        sys.stderr.write(f"receptionist: {exc}\n")
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="receptionist", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows lost), soak (resource drift over waves of calls). See docs/performance.md.",
         )
     )
+    staff_commands.add_arguments(commands)
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)  # its own server process reads the settings, not this one
@@ -119,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         return _serve(settings)
+    if args.command in ("staff", "demo-data"):
+        return _staff(args, settings)
     return _migrate(settings)
 
 

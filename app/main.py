@@ -22,10 +22,13 @@ from app.config import Settings
 from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine, ping, project_root, upgrade
 from app.db.store import CallStore
+from app.front import front_door_route
 from app.logging import get_logger
 from app.realtime.client import PreparedSessions
 from app.realtime.session import load_template
 from app.runtime import Runtime
+from app.staff.routes import staff_mount
+from app.staff.upkeep import Upkeep
 from app.twilio.callbacks import call_status, stream_ended, transfer_done, transfer_whisper
 from app.twilio.incoming import incoming_call
 from app.twilio.stream import stream_endpoint
@@ -79,7 +82,8 @@ async def _not_ready(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The service. Raises ValueError (one clear line) when the business profile is invalid."""
+    """The service. Raises ValueError (one clear line) when the business profile is invalid,
+    ConfigError when SECRET_KEY is required and missing."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -114,6 +118,8 @@ def create_app(settings: Settings) -> Starlette:
         install(runtime, business, twilio_http)
         business_mount.app = business.app(runtime)
         app.state.runtime = runtime
+        upkeep = Upkeep(engine, settings)  # the staff console's daily chores
+        await upkeep.start()
         # Everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise pause the event loop (and the audio) for tens of ms.
         gc.collect()
@@ -122,6 +128,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            await upkeep.stop()
             await runtime.prepared.close_all()
             await business.http.aclose()
             await twilio_http.aclose()
@@ -147,6 +154,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/twilio/transfer/whisper", transfer_whisper, methods=["POST"]),
         Route("/twilio/transfer/done", transfer_done, methods=["POST"]),
         WebSocketRoute("/twilio/stream", stream_endpoint),
+        front_door_route(settings, profile),
+        staff_mount(settings, profile.tz, profile.name),
     ]
     if business.builtin:
         routes.append(business_mount)
