@@ -66,7 +66,10 @@ class _Builder:
         self.taken: set[tuple[str, datetime, int]] = set()
 
     def start_time(self, days: int) -> datetime:
-        """A moment in opening-ish hours (7:30 to 19:30 local) over the last `days` days."""
+        """A moment in opening-ish hours (7:30 to 19:30 local) over the last `days` days, or
+        (one call in 8) any time: the receptionist answers at night too."""
+        if self.rng.random() < 0.125:
+            return self.now - timedelta(minutes=2 + self.rng.randrange(days * 24 * 60))
         while True:
             day = self.now.astimezone(self.tz).date() - timedelta(days=self.rng.randrange(days))
             start, _ = local_day_bounds(self.tz, day)
@@ -225,7 +228,12 @@ async def fill_demo_data(
     rng = random.Random(seed)
     builder = _Builder(rng, profile, now)
     services = [s.name for s in profile.services]
-    starts = sorted(builder.start_time(days) for _ in range(calls))
+    # A few calls in the last hours, so "today" has something to show whenever it is looked at.
+    recent = min(calls, max(3, calls // (days * 4)))
+    starts = sorted(
+        [builder.start_time(days) for _ in range(calls - recent)]
+        + [now - timedelta(minutes=3 + rng.randrange(360)) for _ in range(recent)]
+    )
     for started in starts:
         caller = rng.choice(builder.callers)
         length = max(4, turns + rng.randrange(-8, 9))

@@ -106,12 +106,26 @@ SMALL_TALK = (
     ("agent", "Of course. Is there anything else I can help you with?"),
     ("caller", "Hang on, let me check my calendar."),
     ("agent", "Take your time."),
-    ("caller", "Okay, I'm back, sorry about that."),
-    ("agent", "No problem at all."),
     ("caller", "And is there parking nearby?"),
     ("agent", "Yes, free parking behind the building, the entrance is on Cedar Street."),
-    ("caller", "Great, that's helpful."),
-    ("agent", "Happy to help."),
+    ("caller", "Do I need to bring anything?"),
+    ("agent", "Just a photo ID and your insurance card, please."),
+    ("caller", "Which bus goes there?"),
+    ("agent", "The 87 and 88 buses stop right outside."),
+    ("caller", "Do you take Delta Dental?"),
+    ("agent", "Yes, we're in network with Delta Dental, Cigna, MetLife and Aetna PPO plans."),
+    ("caller", "How early should I arrive?"),
+    ("agent", "About ten minutes early is perfect, fifteen if it's your first visit."),
+    ("caller", "Can I pay by card?"),
+    ("agent", "Yes, all major cards, and HSA or FSA cards too."),
+    ("caller", "Is Dr. Okafor there on Fridays?"),
+    ("agent", "I can't see the dentists' schedules, but I can take a message for the team."),
+    ("caller", "My husband might call as well, is that okay?"),
+    ("agent", "Of course, anyone can call us on this number."),
+    ("caller", "What if I'm running late?"),
+    ("agent", "Just give us a call; we'll do our best to still see you."),
+    ("caller", "Sorry, the line is a bit bad, I'm on the train."),
+    ("agent", "No problem, I can hear you fine now."),
 )
 DAYS = ("tomorrow", "on Monday", "on Tuesday", "on Wednesday", "on Thursday", "next week")
 TIMES = ("nine", "ten thirty", "eleven", "two", "three thirty", "four")
@@ -177,10 +191,13 @@ def make_script(
         script.say("agent", answer)
         if outcome == "no_resolution":
             script.say("caller", "Hmm, that doesn't really answer it. I'll call back later.")
+    # Pad to the call's length with exchanges in a random order, each used once while it lasts.
+    pairs = list(range(len(SMALL_TALK) // 2))
+    rng.shuffle(pairs)
     while len(script.turns) < turns - 2:
-        speaker_first = rng.randrange(0, len(SMALL_TALK) // 2) * 2
-        script.say(*SMALL_TALK[speaker_first])
-        script.say(*SMALL_TALK[speaker_first + 1])
+        first = pairs[len(script.turns) % len(pairs)] * 2
+        script.say(*SMALL_TALK[first])
+        script.say(*SMALL_TALK[first + 1])
     script.say(
         "caller", rng.choice(("That's all, thank you.", "Perfect, thanks so much.", "Okay, bye."))
     )
