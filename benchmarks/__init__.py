@@ -1,0 +1,1 @@
+"""Benchmarks: one module per scenario; each prints numbers and asserts nothing."""
