@@ -33,7 +33,8 @@ async def announce_first_login(engine: AsyncEngine, settings: Settings) -> bool:
         where = f"{settings.public_base_url}/staff"
     log.warning(
         "staff_login_missing",
-        detail=f"no staff login yet: create one with `{FIRST_LOGIN_HINT}`, then sign in at {where}",
+        detail=f"no staff login yet: create one with `{FIRST_LOGIN_HINT}` (from a checkout: "
+        f"`.venv/bin/{FIRST_LOGIN_HINT}`), then sign in at {where}",
     )
     return True
 
