@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,9 +44,17 @@ class _Cached:
 
 
 def staff_mount(
-    settings: Settings, tz: ZoneInfo, business_name: str, limits: Limits | None = None
+    settings: Settings,
+    tz: ZoneInfo,
+    business_name: str,
+    limits: Limits | None = None,
+    extra: Sequence[BaseRoute] = (),
 ) -> Mount:
-    """Mount at /staff. Raises ConfigError when SECRET_KEY is required and missing."""
+    """Mount at /staff. Raises ConfigError when SECRET_KEY is required and missing.
+
+    `extra`: more staff-only routes (e.g. the dev phone at /staff/phone); they sit behind the
+    same sign-in, CSRF check and headers as every console page.
+    """
     key = secret_key(settings)
     console = Console(
         settings=settings,
@@ -79,6 +88,7 @@ def staff_mount(
             name="cancel",
         ),
         Mount("/static", app=_Cached(StaticFiles(directory=STATIC)), name="static"),
+        *extra,
     ]
     guard = GuardConfig(
         session_signer=console.session_signer,

@@ -39,7 +39,10 @@ async def announce_first_login(engine: AsyncEngine, settings: Settings) -> bool:
     return True
 
 
-async def _housekeeping(engine: AsyncEngine, idle: timedelta, interval: float) -> None:
+async def _housekeeping(
+    engine: AsyncEngine, settings: Settings, idle: timedelta, interval: float
+) -> None:
+    await announce_first_login(engine, settings)
     while True:
         try:
             await purge_idle_sessions(engine, idle)
@@ -58,9 +61,12 @@ class Upkeep:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await announce_first_login(self.engine, self.settings)
+        """Start the background tasks; nothing here waits on the database (start-up must not
+        stall when it is slow or away)."""
         idle = timedelta(minutes=self.settings.staff_session_idle_minutes)
-        self.tasks.append(asyncio.create_task(_housekeeping(self.engine, idle, DAY / 24)))
+        self.tasks.append(
+            asyncio.create_task(_housekeeping(self.engine, self.settings, idle, DAY / 24))
+        )
         days = self.settings.transcript_retention_days
         if days is not None:
             self.tasks.append(asyncio.create_task(retention_loop(self.engine, days)))

@@ -6,16 +6,32 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from console_kit import EMAIL, PASSWORD, Console, csrf_of, running_console, sign_in, signed_in
+from console_kit import (
+    EMAIL,
+    PASSWORD,
+    SECRET,
+    Console,
+    csrf_of,
+    running_console,
+    sign_in,
+    signed_in,
+)
 from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
 
+from app.config import load_settings
 from app.db.embedded import EmbeddedPostgres
 from app.staff.accounts import add_account, set_password
 from app.staff.headers import CSP
+from app.staff.routes import staff_mount
 from app.staff.sessions import COOKIE
 
 
@@ -293,3 +309,16 @@ async def test_the_twilio_and_business_routes_are_not_behind_the_staff_login(
     assert twilio.status_code == 403  # refused by its signature check, as before
     assert business.status_code == 401  # its own bearer token, as before
     assert health.status_code == 200
+
+
+def test_a_route_added_to_the_console_later_is_behind_the_sign_in_too(tmp_path: Path) -> None:
+    async def phone(request: Request) -> Response:
+        return PlainTextResponse("the dev phone")
+
+    settings = load_settings(secret_key=SECRET, data_dir=tmp_path, _env_file=None)
+    mount = staff_mount(settings, ZoneInfo("UTC"), "Test", extra=[Route("/phone", phone)])
+    with TestClient(Starlette(routes=[mount])) as client:
+        response = client.get("/staff/phone", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/staff/login?next=/staff/phone"
+    assert response.headers["content-security-policy"] == CSP

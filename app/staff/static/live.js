@@ -9,6 +9,7 @@
   var badge = document.getElementById("live-badge");
   var empty = document.getElementById("no-transcript");
   var delay = 2000;
+  var liveText = status ? status.textContent : "";
 
   function offset(ms) {
     var s = Math.floor(ms / 1000);
@@ -57,6 +58,7 @@
         data.turns.forEach(function (turn) { add(turn); after = Math.max(after, turn.seq); });
         if (data.live) {
           delay = 2000;
+          if (status) { status.textContent = liveText; }
           setTimeout(poll, delay);
         } else {
           if (status) { status.textContent = "The call has ended. Reload for the outcome and duration."; }
