@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench migrate clean
+.PHONY: run test lint bench bench-console screenshots migrate clean
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# The staff console's page times on 10,000 demo calls (docs/performance.md).
+bench-console: $(STAMP)
+	$(BIN)/python -m benchmarks.console
+
+# Rewrite docs/images/ from demo data with the browser test (needs Debian's chromium).
+screenshots: $(STAMP)
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/staff/test_staff_browser.py -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The `receptionist` command: serve, migrate."""
+"""The `receptionist` command: serve, migrate, staff, demo-data."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 from app.config import ConfigError, Settings, check_database_placement, load_settings
 from app.logging import configure_logging, get_logger
+from app.staff import commands as staff_commands
 
 log = get_logger(__name__)
 
@@ -21,6 +22,9 @@ def _serve(settings: Settings) -> int:
 
     try:
         app = create_app(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"receptionist: {exc}\n")
+        return 2
     except ValueError as exc:
         sys.stderr.write(f"receptionist: invalid BUSINESS_PROFILE: {exc}\n")
         return 2
@@ -67,11 +71,24 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _staff(args: argparse.Namespace, settings: Settings) -> int:
+    from app.staff.accounts import AccountError
+
+    try:
+        if args.command == "demo-data":
+            return asyncio.run(staff_commands.run_demo(args, settings, sys.stdout))
+        return asyncio.run(staff_commands.run_staff(args, settings, sys.stdin, sys.stdout))
+    except AccountError as exc:
+        sys.stderr.write(f"receptionist: {exc}\n")
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="receptionist", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the service (uvicorn on PORT, default 5050)")
     commands.add_parser("migrate", help="upgrade the database schema to the latest version")
+    staff_commands.add_arguments(commands)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -82,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         return _serve(settings)
+    if args.command in ("staff", "demo-data"):
+        return _staff(args, settings)
     return _migrate(settings)
 
 

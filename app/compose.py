@@ -30,6 +30,7 @@ from app.realtime.client import PreparedSessions
 from app.realtime.session import load_template
 from app.realtime.sessions import BusinessPrompt, ModelSessions
 from app.runtime import Runtime
+from app.staff.upkeep import Upkeep
 from app.twilio.rest import TwilioCalls
 from app.twilio.tokens import StreamTokens
 from app.twilio.transfer import Transfers
@@ -94,6 +95,9 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         sessions = build_sessions(settings, business)
         stack.push_async_callback(sessions.prepared.close_all)
         history = CallHistory(engine, store)
+        upkeep = Upkeep(engine, settings)  # the staff console's daily chores
+        await upkeep.start()
+        stack.push_async_callback(upkeep.stop)
         transfers = Transfers(settings, twilio, store)
         services = CallServices(
             settings=settings,

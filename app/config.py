@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     drain_seconds: PositiveSeconds = 60.0
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)  # a Twilio frame is ~300 bytes
 
+    # The staff console (app/staff): session signing key, idle timeout, transcript retention.
+    secret_key: SecretStr | None = None
+    staff_session_idle_minutes: int = Field(default=120, ge=1)
+    transcript_retention_days: int | None = Field(default=None, ge=1)
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
 
@@ -121,7 +126,14 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("openai_api_key", "twilio_auth_token", "business_api_token", mode="before")
+    @field_validator(
+        "openai_api_key",
+        "twilio_auth_token",
+        "business_api_token",
+        "secret_key",
+        "transcript_retention_days",
+        mode="before",
+    )
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -20,8 +20,10 @@ from app.business.backend import BusinessBackend
 from app.business.profile import load_profile
 from app.config import Settings
 from app.db.engine import ping, project_root
+from app.front import front_door_route
 from app.logging import get_logger
 from app.runtime import Runtime
+from app.staff.routes import staff_mount
 from app.twilio.callbacks import call_status, stream_ended, transfer_done, transfer_whisper
 from app.twilio.incoming import incoming_call
 from app.twilio.stream import stream_endpoint
@@ -67,7 +69,8 @@ async def _not_ready(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The service. Raises ValueError (one clear line) when the business profile is invalid."""
+    """The service. Raises ValueError (one clear line) when the business profile is invalid,
+    ConfigError when SECRET_KEY is required and missing."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -112,6 +115,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/twilio/transfer/whisper", transfer_whisper, methods=["POST"]),
         Route("/twilio/transfer/done", transfer_done, methods=["POST"]),
         WebSocketRoute("/twilio/stream", stream_endpoint),
+        front_door_route(settings, profile),
+        staff_mount(settings, profile.tz, profile.name),
     ]
     if business.builtin:
         routes.append(business_mount)

@@ -1,4 +1,5 @@
-"""Benchmarks of the relay (`make bench`): they print numbers and assert nothing.
+"""Benchmarks (`make bench`, and `python -m benchmarks.console` for the staff console's pages):
+they print numbers and assert nothing.
 
 The server under test runs as its own process, `python -m app.cli serve` on the embedded
 PostgreSQL (whose processes are separate and not counted), so psutil measures its CPU and memory

@@ -62,6 +62,7 @@ messages = Table(
     Column("urgency", Text, nullable=False, server_default="normal"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("handled_at", DateTime(timezone=True)),
+    Column("handled_by", Text),  # the staff account that called back (0004)
     CheckConstraint("urgency IN ('low', 'normal', 'urgent')", name="messages_urgency_check"),
     Index("messages_created_at_idx", text("created_at DESC")),
     Index("messages_call_sid_idx", "call_sid"),

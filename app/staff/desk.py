@@ -1,0 +1,172 @@
+"""The front desk's work: messages to call back, upcoming appointments, and today at a glance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.business.hours import local_day_bounds
+
+MESSAGES_PAGE = 50
+APPOINTMENTS_LIMIT = 300
+
+_MESSAGE_COLUMNS = (
+    "id, call_sid, caller_name, callback_number, message, urgency, created_at, handled_at, "
+    "handled_by"
+)
+
+
+async def open_messages(conn: AsyncConnection, limit: int = MESSAGES_PAGE) -> list[RowMapping]:
+    """Messages nobody has handled: urgent first, then the longest waiting."""
+    rows = await conn.execute(
+        text(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE handled_at IS NULL "
+            "ORDER BY urgency = 'urgent' DESC, created_at LIMIT :limit"
+        ),
+        {"limit": limit},
+    )
+    return list(rows.mappings())
+
+
+async def count_open_messages(conn: AsyncConnection) -> int:
+    return int(
+        (
+            await conn.execute(text("SELECT count(*) FROM messages WHERE handled_at IS NULL"))
+        ).scalar_one()
+    )
+
+
+async def handled_messages(conn: AsyncConnection, page: int) -> tuple[list[RowMapping], bool]:
+    """A page of handled messages, most recently handled first, and whether more follow."""
+    rows = list(
+        (
+            await conn.execute(
+                text(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE handled_at IS NOT NULL "
+                    "ORDER BY handled_at DESC LIMIT :limit OFFSET :offset"
+                ),
+                {"limit": MESSAGES_PAGE + 1, "offset": page * MESSAGES_PAGE},
+            )
+        ).mappings()
+    )
+    return rows[:MESSAGES_PAGE], len(rows) > MESSAGES_PAGE
+
+
+async def mark_handled(conn: AsyncConnection, message_id: str, by: str) -> bool:
+    """Record who handled the message and when; False if it was handled already or is unknown."""
+    result = await conn.execute(
+        text(
+            "UPDATE messages SET handled_at = now(), handled_by = :by "
+            "WHERE id = :id AND handled_at IS NULL RETURNING id"
+        ),
+        {"id": message_id, "by": by},
+    )
+    return result.first() is not None
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    appointments: list[RowMapping]
+
+
+async def upcoming_appointments(
+    conn: AsyncConnection,
+    now: datetime,
+    until: datetime | None = None,
+    limit: int = APPOINTMENTS_LIMIT,
+) -> list[RowMapping]:
+    """Booked appointments from `now` (until `until`), soonest first."""
+    rows = await conn.execute(
+        text(
+            "SELECT id, service, starts_at, ends_at, customer_name, customer_phone, notes, "
+            "call_sid FROM appointments WHERE status = 'booked' AND starts_at >= :now "
+            "AND (CAST(:until AS timestamptz) IS NULL OR starts_at < :until) "
+            "ORDER BY starts_at, id LIMIT :limit"
+        ),
+        {"now": now, "until": until, "limit": limit},
+    )
+    return list(rows.mappings())
+
+
+def by_day(rows: Iterable[RowMapping], tz: ZoneInfo) -> list[Day]:
+    return [
+        Day(day, list(group))
+        for day, group in groupby(rows, key=lambda r: r["starts_at"].astimezone(tz).date())
+    ]
+
+
+async def get_appointment(conn: AsyncConnection, appointment_id: str) -> RowMapping | None:
+    rows = await conn.execute(
+        text(
+            "SELECT id, service, starts_at, ends_at, customer_name, customer_phone, status "
+            "FROM appointments WHERE id = :id"
+        ),
+        {"id": appointment_id},
+    )
+    return rows.mappings().first()
+
+
+@dataclass(frozen=True)
+class Today:
+    total: int
+    by_outcome: list[tuple[str, int]]
+    waiting: int
+    messages: list[RowMapping]
+    appointments: list[RowMapping]
+    live: list[RowMapping]
+
+
+async def today(
+    conn: AsyncConnection,
+    now: datetime,
+    tz: ZoneInfo,
+    live_sids: list[str],
+    max_call_seconds: float,
+) -> Today:
+    """Calls since local midnight by outcome, messages waiting, what is next, who is on now."""
+    start, _ = local_day_bounds(tz, now.astimezone(tz).date())
+    counts = [
+        (r.outcome, r.n)
+        for r in await conn.execute(
+            text(
+                "SELECT coalesce(o.outcome, CASE WHEN c.ended_at IS NULL THEN 'in_progress' "
+                "ELSE 'no_outcome' END) AS outcome, count(*) AS n "
+                "FROM calls c LEFT JOIN call_outcomes o ON o.call_sid = c.call_sid "
+                "WHERE c.started_at >= :start GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            {"start": start},
+        )
+    ]
+    # Live: the calls this Machine is carrying, and any call another Machine is carrying
+    # (not ended, younger than the call cap).
+    live = list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT call_sid, from_number, from_city, from_state, started_at FROM calls "
+                    "WHERE call_sid = ANY(:sids) OR (ended_at IS NULL AND started_at > :since) "
+                    "ORDER BY started_at DESC LIMIT 50"
+                ),
+                {
+                    "sids": live_sids,
+                    "since": now - timedelta(seconds=max_call_seconds + 120),
+                },
+            )
+        ).mappings()
+    )
+    return Today(
+        total=sum(n for _, n in counts),
+        by_outcome=counts,
+        waiting=await count_open_messages(conn),
+        messages=await open_messages(conn, limit=5),
+        appointments=await upcoming_appointments(conn, now, limit=6),
+        live=live,
+    )
