@@ -25,7 +25,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-from tests.doubles.server import serve_app
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +36,7 @@ from app.logging import configure_logging
 from app.main import create_app
 from app.staff.accounts import add_account
 from app.staff.demo import fill_demo_data
+from tests.doubles.server import serve_app
 
 EMAIL, PASSWORD = "bench@example.com", "benchmark password"
 

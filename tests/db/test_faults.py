@@ -9,7 +9,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import migrated_engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine
 from app.db.faults import error_text, is_unavailable, log_reason, root_cause, sqlstate
+from tests.conftest import migrated_engine
 from tests.doubles.server import free_port
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import migrated_engine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from structlog.testing import capture_logs
@@ -26,6 +25,7 @@ from app.db.engine import make_engine, upgrade
 from app.db.spool import Op, dump_line
 from app.db.store import CallStore
 from app.functions.base import MessageRecord, message_id
+from tests.conftest import migrated_engine
 
 T0 = datetime(2026, 11, 21, 15, 4, 5, 123456, tzinfo=UTC)
 _sids = itertools.count()

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.doubles.server import serve_app
-from conftest import create_database
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings, load_settings
@@ -19,6 +17,8 @@ from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine, upgrade
 from app.main import create_app
 from app.staff.accounts import add_account
+from tests.conftest import create_database
+from tests.doubles.server import serve_app
 
 EMAIL = "frontdesk@example.com"
 PASSWORD = "correct horse battery"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import create_database
 
 from app.db.embedded import EmbeddedPostgres
 from benchmarks import console
+from tests.conftest import create_database
 
 
 async def test_the_console_benchmark_times_every_page(

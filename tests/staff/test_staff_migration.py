@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import public_tables
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import downgrade_sync, make_engine, upgrade, upgrade_sync
+from tests.conftest import public_tables
 
 STAFF_TABLES = {"staff_users", "staff_sessions", "staff_login_failures"}
 
