@@ -92,3 +92,15 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
+    """A PostgreSQL of this test's own, so it can be stopped and started."""
+    pg = EmbeddedPostgres(tmp_path / "own-pg")
+    url = await pg.start()
+    await upgrade(url)
+    try:
+        yield pg, url
+    finally:
+        await pg.stop()

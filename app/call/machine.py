@@ -411,17 +411,7 @@ class CallMachine:
         tool = self._tools.pop(event.call_id, None)
         if tool is None:
             return []
-        actions: list[A.Action] = [
-            A.SaveToolCall(
-                event.call_id,
-                event.name,
-                tool.arguments,
-                event.output,
-                event.ok,
-                event.at_ms - tool.started_ms,
-                self._offset(tool.started_ms),
-            )
-        ]
+        actions: list[A.Action] = [self._tool_record(tool, event)]
         if event.ok:
             self._tool_ok_names.add(event.name)
         if event.outcome is not None:
@@ -440,21 +430,22 @@ class CallMachine:
             actions += self._create(None)
         return actions
 
+    def _tool_record(self, tool: _Tool, event: E.ToolFinished) -> A.SaveToolCall:
+        return A.SaveToolCall(
+            event.call_id,
+            event.name,
+            tool.arguments,
+            event.output,
+            event.ok,
+            event.at_ms - tool.started_ms,
+            self._offset(tool.started_ms),
+        )
+
     def _late_tool_finished(self, event: E.ToolFinished) -> list[A.Action]:
         tool = self._tools.pop(event.call_id, None)
         if tool is None:
             return []
-        actions: list[A.Action] = [
-            A.SaveToolCall(
-                event.call_id,
-                event.name,
-                tool.arguments,
-                event.output,
-                event.ok,
-                event.at_ms - tool.started_ms,
-                self._offset(tool.started_ms),
-            )
-        ]
+        actions: list[A.Action] = [self._tool_record(tool, event)]
         before = self.outcome
         if event.outcome is not None:
             self._set_outcome(*event.outcome)

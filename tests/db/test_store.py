@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 
 from app.business.messages import insert_message
 from app.db.embedded import EmbeddedPostgres
-from app.db.engine import make_engine, upgrade
+from app.db.engine import make_engine
 from app.db.spool import Op, dump_line
 from app.db.store import CallStore
 from app.functions.base import MessageRecord, message_id
@@ -542,18 +542,6 @@ async def test_an_old_format_spool_is_replayed_with_its_datetimes(
 
 
 # --- real outages --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
-    """A PostgreSQL server of this test's own, to stop and start again."""
-    pg = EmbeddedPostgres(tmp_path / "own-pg")
-    url = await pg.start()
-    await upgrade(url)
-    try:
-        yield pg, url
-    finally:
-        await pg.stop()
 
 
 async def test_rows_put_during_an_outage_are_spooled_then_land_exactly_across_a_restart(

@@ -189,7 +189,7 @@ async def test_a_debug_log_of_a_failing_tool_and_a_transfer_leaks_no_secret_or_n
                 assert status == 200
             await h.flush()
             tools = await h.fetch(
-                "SELECT name, ok FROM tool_calls WHERE call_sid = :s ORDER BY offset_ms",
+                "SELECT name, ok FROM tool_calls WHERE call_sid = :s ORDER BY id",
                 s=caller.call_sid,
             )
     finally:

@@ -5,13 +5,9 @@ PostgreSQL is back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from app.db.embedded import EmbeddedPostgres
-from app.db.engine import upgrade
 from tests.doubles.harness import CallHarness, until_quiet
 from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from tests.doubles.twilio_caller.config import CallerConfig
@@ -19,18 +15,6 @@ from tests.doubles.twilio_caller.config import CallerConfig
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
 HUMAN = "+15550009999"
 CALLER = "+14155550123"
-
-
-@pytest.fixture
-async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
-    """A PostgreSQL of this test's own, so it can be stopped and started."""
-    pg = EmbeddedPostgres(tmp_path / "own-pg")
-    url = await pg.start()
-    await upgrade(url)
-    try:
-        yield pg, url
-    finally:
-        await pg.stop()
 
 
 async def _drained(h: CallHarness) -> None:
@@ -123,7 +107,7 @@ async def test_a_transfer_during_an_outage_never_answers_5xx_and_loses_nothing(
             "SELECT outcome FROM call_outcomes WHERE call_sid = :s", s=caller.call_sid
         )
         tools = await h.fetch(
-            "SELECT name, ok FROM tool_calls WHERE call_sid = :s ORDER BY offset_ms",
+            "SELECT name, ok FROM tool_calls WHERE call_sid = :s ORDER BY id",
             s=caller.call_sid,
         )
         turns = await h.turns(caller.call_sid)
