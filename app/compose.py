@@ -23,6 +23,8 @@ from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine, project_root, upgrade
 from app.db.history import CallHistory
 from app.db.store import CallStore
+from app.db.stream_tokens import UsedTokens
+from app.fleet.machines import Machines
 from app.functions.registry import session_tools
 from app.functions.runner import ToolRunner
 from app.logging import get_logger
@@ -115,6 +117,8 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             engine=engine,
             store=store,
             tokens=StreamTokens(_token_secret(settings), settings.stream_token_ttl_seconds),
+            used_tokens=UsedTokens(engine),
+            machines=Machines(settings),
             sessions=sessions,
             history=history,
             twilio=twilio,

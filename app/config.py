@@ -29,6 +29,7 @@ class ConfigError(Exception):
     """A setting has a value we cannot run with; the message is one line naming the variable."""
 
 
+MACHINE_ID = re.compile(r"[0-9a-z]{1,40}")
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
@@ -79,6 +80,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
+
+    # Fly.io sets FLY_MACHINE_ID and FLY_APP_NAME on every Machine (PROTOCOLS.md section 6). With
+    # both, each call is pinned to the Machine that answered its webhook (app/fleet/).
+    fly_machine_id: str | None = None
+    fly_app_name: str | None = None
+    # The DNS server asked whether a Machine is still running (`<id>.vm.<app>.internal` AAAA):
+    # Fly's resolver on every Machine is fdaa::3. Tests point it at a resolver of their own.
+    fly_dns_server: str = "fdaa::3"
 
     @field_validator("public_base_url")
     @classmethod
@@ -144,11 +153,24 @@ class Settings(BaseSettings):
         return False if value == "" else value
 
     @field_validator(
-        "twilio_account_sid", "twilio_phone_number", "human_transfer_number", mode="before"
+        "twilio_account_sid",
+        "twilio_phone_number",
+        "human_transfer_number",
+        "fly_machine_id",
+        "fly_app_name",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("fly_machine_id")
+    @classmethod
+    def _machine_id(cls, value: str | None) -> str | None:
+        # It becomes a URL path segment, a DNS label and a header value: Fly's ids are hex.
+        if value is not None and not MACHINE_ID.fullmatch(value):
+            raise ValueError("must be a Fly Machine id (letters and digits, up to 40)")
+        return value
 
     @property
     def embedded_database(self) -> bool:

@@ -11,7 +11,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import compose
@@ -20,6 +20,8 @@ from app.business.backend import BusinessBackend
 from app.business.profile import load_profile
 from app.config import Settings
 from app.db.engine import ping, project_root
+from app.fleet.machines import Machines
+from app.fleet.replay import FlyReplay
 from app.front import front_door_route
 from app.logging import get_logger
 from app.runtime import Runtime
@@ -106,20 +108,33 @@ def create_app(settings: Settings) -> Starlette:
     business = BusinessBackend(settings, profile)
     # The built-in backend is mounted now and given its database once the lifespan starts.
     business_mount = Mount("/business", app=_not_ready)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/twilio/incoming", incoming_call, methods=["POST"]),
-        Route("/twilio/stream-ended", stream_ended, methods=["POST"]),
         Route("/twilio/status", call_status, methods=["POST"]),
-        Route("/twilio/transfer/whisper", transfer_whisper, methods=["POST"]),
-        Route("/twilio/transfer/done", transfer_done, methods=["POST"]),
-        WebSocketRoute("/twilio/stream", stream_endpoint),
-        front_door_route(settings, profile),
-        staff_mount(settings, profile.tz, profile.name),
     ]
+    # Call-scoped routes answer both as `/twilio/...` and as `/m/<machine id>/twilio/...`, the
+    # form a Machine of a Fly fleet hands out (app/fleet/). The full path is what Twilio signed.
+    for prefix in ("", "/m/{machine}"):
+        routes += [
+            Route(f"{prefix}/twilio/stream-ended", stream_ended, methods=["POST"]),
+            Route(f"{prefix}/twilio/transfer/whisper", transfer_whisper, methods=["POST"]),
+            Route(f"{prefix}/twilio/transfer/done", transfer_done, methods=["POST"]),
+            WebSocketRoute(f"{prefix}/twilio/stream", stream_endpoint),
+        ]
+    routes += [front_door_route(settings, profile), staff_mount(settings, profile.tz, profile.name)]
     if business.builtin:
         routes.append(business_mount)
     app = Starlette(routes=routes, lifespan=lifespan)
+    # A call's request that reached another Machine than the one holding the call is replayed
+    # there by Fly's proxy, before any route (or WebSocket accept) sees it.
+    app.add_middleware(FlyReplay, machines=_machines)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _machines(scope: Scope) -> Machines | None:
+    """The running service's view of the fleet; None while it is starting."""
+    runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+    return runtime.machines if runtime is not None else None

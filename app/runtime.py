@@ -12,6 +12,8 @@ from app.call.ports import CallServices
 from app.config import Settings
 from app.db.history import CallHistory
 from app.db.store import CallStore
+from app.db.stream_tokens import UsedTokens
+from app.fleet.machines import Machines
 from app.realtime.client import PreparedSessions
 from app.realtime.sessions import ModelSessions
 from app.twilio.rest import TwilioCalls
@@ -27,6 +29,8 @@ class Runtime:
     engine: AsyncEngine
     store: CallStore
     tokens: StreamTokens
+    used_tokens: UsedTokens
+    machines: Machines
     sessions: ModelSessions
     history: CallHistory
     twilio: TwilioCalls
@@ -39,6 +43,10 @@ class Runtime:
     @property
     def prepared(self) -> PreparedSessions:
         return self.sessions.prepared
+
+    def holds(self, call_sid: str) -> bool:
+        """This process runs the call's stream or keeps a session opened for it."""
+        return call_sid in self.active_calls or self.prepared.has(call_sid)
 
     @property
     def calls_in_progress(self) -> int:

@@ -13,9 +13,12 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Benchmarks: relay (latency, CPU, memory), load (200 calls, frames and "
-        "rows lost), soak (resource drift over waves of calls). See docs/performance.md.",
+        "rows lost), soak (resource drift over waves of calls), two-machines (greeting, model "
+        "sessions and replays per call behind Fly's proxy). See docs/performance.md.",
     )
-    parser.add_argument("--scenario", choices=("relay", "load", "soak"), default="relay")
+    parser.add_argument(
+        "--scenario", choices=("relay", "load", "soak", "two-machines"), default="relay"
+    )
     parser.add_argument(
         "--calls", type=int, help="concurrent calls (relay 50, load 200); soak: calls per wave (20)"
     )
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None, write: Callable[[str], object] = sys.std
     result = asyncio.run(run(config))
     if args.json:
         write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif args.scenario == "two-machines":
+        from benchmarks.fleet import format_fleet_report
+
+        write(format_fleet_report(result))
     else:
         write(format_report(result))
     return 0

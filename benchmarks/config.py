@@ -17,7 +17,7 @@ __all__ = [
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
-SCENARIOS = ("relay", "load", "soak")
+SCENARIOS = ("relay", "load", "soak", "two-machines")
 GREETING_TEXT = "Thanks for calling Maple Street Dental, how can I help you today?"
 MB = 1024 * 1024
 
@@ -57,9 +57,12 @@ def default_config(
     """The scenario's defaults (relay 50 x 20 s, load 200 x 120 s, soak 10 waves x 20 calls)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}")
-    base_calls, base_seconds = {"relay": (50, 20.0), "load": (200, 120.0), "soak": (20, 0.0)}[
-        scenario
-    ]
+    base_calls, base_seconds = {
+        "relay": (50, 20.0),
+        "load": (200, 120.0),
+        "soak": (20, 0.0),
+        "two-machines": (40, 0.0),
+    }[scenario]
     return BenchConfig(
         scenario=scenario,
         calls=calls if calls is not None else base_calls,

@@ -112,7 +112,12 @@ class CallDriver:
         if prepared is None:
             # The webhook was handled elsewhere (another instance, or a restart): connect now.
             log.info("model_session_cold_start")
-            self.model = services.sessions.open(self.info.call_sid, greet=False, extra=extra)
+            self.model = services.sessions.open(
+                self.info.call_sid,
+                greet=False,
+                disclose_recording=self.info.disclose_recording,
+                extra=extra,
+            )
         else:
             self.model = prepared
         self.machine = CallMachine(replace(config, greeting_requested=prepared is not None))
@@ -290,7 +295,9 @@ class CallDriver:
                 self.records.tool_call(action)
             case A.RecordGreeting():
                 log.info("greeting_played", greeting_ms=action.greeting_ms)
-                self.records.greeting(action)
+                # Every session of this call was opened with this disclosure decision, so the
+                # greeting just played is what the caller was actually told.
+                self.records.greeting(action, self.info.disclose_recording)
             case A.StartTransfer():
                 self._spawn(self._transfer(action))
             case A.EndCall():
@@ -338,7 +345,12 @@ class CallDriver:
         if old is not None:
             await old.close()
         items = history_items(list(history))
-        session = self.services.sessions.open(self.info.call_sid, greet=False, extra=items)
+        session = self.services.sessions.open(
+            self.info.call_sid,
+            greet=False,
+            disclose_recording=self.info.disclose_recording,
+            extra=items,
+        )
         self.model = session
         # The stream keeps playing what was sent; the caller must not wait long for the agent.
         if not await session.wait_connected(2.0):

@@ -11,5 +11,10 @@ class CallInfo:
     stream_sid: str
     from_number: str | None
     from_state: str | None
-    public_base: str  # https://host as Twilio reaches us, for absolute URLs in REST TwiML
+    # The base of this call's URLs as Twilio reaches us, https://host, plus /m/<machine id> on a
+    # Fly fleet (app/fleet/): absolute URLs in REST TwiML are built on it.
+    public_base: str
     resume: str | None = None  # "transfer_failed": the caller is back from an unanswered transfer
+    # Decided once, from the webhook's FromState, and carried in the signed stream token: every
+    # model session of the call (pre-opened, cold-started, reconnected, resumed) tells the same.
+    disclose_recording: bool = False

@@ -48,9 +48,12 @@ class CallRecords:
             action.offset_ms,
         )
 
-    def greeting(self, action: A.RecordGreeting) -> None:
+    def greeting(self, action: A.RecordGreeting, disclosed: bool) -> None:
         self._store.call(
-            self._call_sid, greeting_ms=action.greeting_ms, answered_at=datetime.now(UTC)
+            self._call_sid,
+            greeting_ms=action.greeting_ms,
+            answered_at=datetime.now(UTC),
+            recording_disclosed=disclosed,
         )
 
     def outcome(self, action: A.SaveOutcome) -> None:

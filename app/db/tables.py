@@ -51,6 +51,16 @@ calls = Table(
     Column("transfer_requested_at", DateTime(timezone=True)),
     Column("dial_call_status", Text),
     Column("recording_disclosed", Boolean),
+    # The Fly Machine that answered the call's webhook (app/fleet/); NULL when running alone.
+    Column("machine_id", Text),
+)
+
+# Stream tokens used by any Machine (app/db/stream_tokens.py): a token is accepted once.
+stream_tokens = Table(
+    "stream_tokens",
+    metadata,
+    Column("token_id", Text, primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 transcript_turns = Table(

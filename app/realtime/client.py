@@ -174,6 +174,9 @@ class PreparedSessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def has(self, call_sid: str) -> bool:
+        return call_sid in self._sessions
+
     async def close_all(self) -> None:
         entries = list(self._sessions.values())
         self._sessions.clear()

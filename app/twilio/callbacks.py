@@ -16,6 +16,8 @@ from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from app.db.tables import calls
+from app.fleet.holders import elsewhere
+from app.fleet.replay import replay_response
 from app.logging import get_logger, mask_phone
 from app.realtime.session import history_items
 from app.twilio import handoff
@@ -106,6 +108,13 @@ async def call_status(hook: Webhook) -> Response:
     if status not in FINAL_STATUSES or not call_sid:
         runtime.store.call(call_sid, twilio_status=status)
         return Response(status_code=204)
+    if not runtime.holds(call_sid):
+        # The number's status callback carries no Machine id: if another running Machine
+        # answered this call, Fly's proxy replays the callback there, so that Machine closes
+        # the session it opened (app/fleet/holders.py).
+        target = await elsewhere(runtime.machines, runtime.engine, call_sid, hook.request.scope)
+        if target is not None:
+            return replay_response(target)
     # A caller who hung up during the greeting: the pre-opened session is closed now.
     session = runtime.sessions.adopt(call_sid)
     if session is not None:
@@ -186,17 +195,23 @@ async def transfer_done(hook: Webhook) -> Response:
     except Exception as exc:  # the database is away: back to the agent without the history
         log.error("transfer_history_unavailable", error=type(exc).__name__)
         history = []
-    runtime.sessions.prepare(call_sid, extra=history_items(history, note))
+    # The same disclosure as every other session of the call: decided at the webhook, carried
+    # in the token, then in this <Dial action> URL (app/twilio/handoff.py).
+    disclose = hook.request.query_params.get("disclose") == "1"
+    runtime.sessions.prepare(
+        call_sid, disclose_recording=disclose, extra=history_items(history, note)
+    )
     if handover is not None:
         from_number = handover.from_number or ""
     else:
         row = await _call_row_or_none(runtime, call_sid)
         from_number = (row or {}).get("from_number") or ""
+    machines = runtime.machines
+    token = runtime.tokens.issue(call_sid, disclose_recording=disclose, machine_id=machines.self_id)
+    # The session waits here: the new stream and its callbacks must come here too.
+    call_base = machines.call_base(base)
     return twiml(
         handoff.connect_stream(
-            base,
-            ws_base(base),
-            runtime.tokens.issue(call_sid),
-            {"resume": "transfer_failed", "from": from_number},
+            call_base, ws_base(call_base), token, {"resume": "transfer_failed", "from": from_number}
         )
     )

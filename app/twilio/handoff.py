@@ -38,16 +38,23 @@ def hang_up() -> VoiceResponse:
     return response
 
 
-def warm_transfer(settings: Settings, base: str, call_sid: str) -> VoiceResponse:
+def warm_transfer(
+    settings: Settings, base: str, call_sid: str, disclose_recording: bool = False
+) -> VoiceResponse:
     """<Dial> the human; the whisper plays the summary to them before the caller is bridged.
 
-    TwiML sent through REST must use absolute URLs (Twilio error 15004).
+    `base` is the call's base URL (with its Machine on a Fly fleet). The URLs are absolute
+    because this TwiML replaces the call's through REST and has no document URL to resolve a
+    relative one against. The <Dial action> carries the call's disclosure decision, so the agent
+    the caller comes back to after an unanswered transfer tells them the same (Twilio signs the
+    whole URL, query included).
     """
     assert settings.human_transfer_number is not None
     query = urlencode({"call": call_sid})
+    done = {"call": call_sid, **({"disclose": "1"} if disclose_recording else {})}
     response = VoiceResponse()
     dial = Dial(
-        action=f"{base}/twilio/transfer/done?{query}",
+        action=f"{base}/twilio/transfer/done?{urlencode(done)}",
         timeout=20,
         caller_id=settings.twilio_phone_number,
     )

@@ -59,6 +59,7 @@ async def incoming_call(hook: Webhook) -> Response:
     from_number = params.get("From")
     log.info("call_incoming", caller=mask_phone(from_number), from_state=params.get("FromState"))
     settings = runtime.settings
+    machines = runtime.machines
     runtime.store.call(
         call_sid,
         only_insert=True,
@@ -72,16 +73,19 @@ async def incoming_call(hook: Webhook) -> Response:
         twilio_status=params.get("CallStatus"),
         model=settings.openai_realtime_model,
         started_at=datetime.now(UTC),
+        machine_id=machines.self_id,  # where the status callback is replayed to (app/fleet/)
     )
     refusal = _refusal(runtime, base, hook.request.query_params.get("handoff") == "1")
     if refusal is not None:
         return twiml(refusal)
+    # Decided once for the whole call, carried in the stream token; `calls.recording_disclosed`
+    # is written when a session that was told to disclose has actually greeted the caller.
     disclose = must_disclose(settings.recording_disclosure, params.get("FromState"))
-    if disclose:
-        runtime.store.call(call_sid, recording_disclosed=True)
     # Open the model now: the greeting is generated while Twilio sets up the stream.
     runtime.sessions.prepare(call_sid, disclose_recording=disclose)
+    token = runtime.tokens.issue(call_sid, disclose_recording=disclose, machine_id=machines.self_id)
     context = {"from": from_number or "", "from_state": params.get("FromState") or ""}
-    return twiml(
-        handoff.connect_stream(base, ws_base(base), runtime.tokens.issue(call_sid), context)
-    )
+    # Every URL of this call names this Machine (`/m/<id>/twilio/...` on a Fly fleet), so Fly's
+    # proxy replays the stream and the callbacks here, where the session waits (app/fleet/).
+    call_base = machines.call_base(base)
+    return twiml(handoff.connect_stream(call_base, ws_base(call_base), token, context))

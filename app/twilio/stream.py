@@ -13,6 +13,7 @@ from app.call import events as E
 from app.call.driver import run_call
 from app.call.info import CallInfo
 from app.logging import get_logger, mask_phone
+from app.twilio.disclosure import must_disclose
 from app.twilio.signatures import is_valid, public_base, ws_base
 from app.wire import twilio as tw
 
@@ -95,18 +96,31 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         await stream.close(start)
         return
     token = start.parameters.get("token", "")
-    if not runtime.tokens.redeem(start.call_sid, token):
+    redeemed = runtime.tokens.redeem(start.call_sid, token)
+    if redeemed is None or not await runtime.used_tokens.first_use(
+        redeemed.token_id, redeemed.expires
+    ):
         log.warning("stream_rejected", reason="bad_token")
         await stream.close(tw.POLICY_VIOLATION)
         return
+    from_state = start.parameters.get("from_state") or None
+    disclose = redeemed.disclose_recording
+    if disclose is None:  # a token of the previous release: decide as its webhook did
+        disclose = must_disclose(settings.recording_disclosure, from_state)
     info = CallInfo(
         start.call_sid,
         start.stream_sid,
         start.parameters.get("from") or None,
-        start.parameters.get("from_state") or None,
-        public_base(settings, websocket.headers, websocket.url),
+        from_state,
+        # Whichever Machine runs the call hands out its own URLs from now on (a transfer).
+        runtime.machines.call_base(public_base(settings, websocket.headers, websocket.url)),
         start.parameters.get("resume") or None,
+        disclose_recording=disclose,
     )
     with structlog.contextvars.bound_contextvars(call_sid=info.call_sid):
-        log.info("stream_started", caller=mask_phone(info.from_number))
+        log.info(
+            "stream_started",
+            caller=mask_phone(info.from_number),
+            issued_by=redeemed.machine_id,
+        )
         await run_call(runtime.services, runtime.active_calls, stream, info)

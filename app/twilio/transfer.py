@@ -63,7 +63,9 @@ class Transfers:
         # Twilio's whisper and <Dial action> requests read the summary from the database.
         if not await self._store.flush(2.0):
             log.warning("transfer_summary_not_written")  # the whisper may have to do without
-        twiml = handoff.warm_transfer(self._settings, info.public_base, info.call_sid)
+        twiml = handoff.warm_transfer(
+            self._settings, info.public_base, info.call_sid, info.disclose_recording
+        )
         if await self._calls.redirect(info.call_sid, str(twiml)):
             log.info("transfer_started", reason=reason[:80])
             return True, ""

@@ -48,7 +48,9 @@ _UPDATE_PARAMS = frozenset(
         "TimeLimit",
     }
 )
-# TwiML attributes that hold URLs: Twilio fetches them later, so they must be absolute (15004).
+# TwiML attributes that hold URLs: Twilio fetches them later, and TwiML sent through REST
+# (`Twiml=`) has no document URL to resolve a relative one against, so they must be absolute.
+# (Twilio's error 15004 is about <Gather>/<Record>/<Pay> action URLs, not this.)
 _URL_ATTRIBUTES = ("action", "url", "waitUrl", "statusCallback", "recordingStatusCallback")
 
 
@@ -308,7 +310,7 @@ class FakeTwilioAPI:
             for url in urls:
                 if url and not urlsplit(url).scheme:
                     self.problems.append(
-                        f"{call_sid}: 15004 relative URL {url!r} in <{element.tag}> (must be absolute)"
+                        f"{call_sid}: relative URL {url!r} in <{element.tag}> (must be absolute)"
                     )
 
     def _resource(self, call: _Call) -> dict[str, Any]:

@@ -187,6 +187,6 @@ async def test_twiml_problems_twilio_would_reject_are_recorded(api: FakeTwilioAP
     assert fetched.json()["sid"] == CALL_SID and fetched.json()["status"] == "in-progress"
     assert unknown.status_code == 404 and unknown.json()["code"] == 20404
     assert len(api.problems) == 3, api.problems
-    assert sum("15004" in problem for problem in api.problems) == 2
+    assert sum("relative URL" in problem for problem in api.problems) == 2
     assert "12100" in api.problems[2]
     assert [r.status_code for r in await api.wait_for_requests(4)] == [200, 200, 200, 404]
