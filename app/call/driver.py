@@ -22,7 +22,7 @@ import orjson
 from app.call import actions as A
 from app.call import events as E
 from app.call.info import CallInfo
-from app.call.machine import CallMachine, MachineConfig
+from app.call.machine import CallMachine
 from app.call.ports import CallServices, MediaStream, ToolReport
 from app.call.records import CallRecords
 from app.logging import get_logger
@@ -52,18 +52,6 @@ RESUMED_NOTE = (
 )
 
 
-def machine_config(services: CallServices, greeting_requested: bool = False) -> MachineConfig:
-    s = services.settings
-    max_call_ms = s.max_call_seconds * 1000
-    return MachineConfig(
-        max_call_ms=max_call_ms,
-        wrap_up_before_ms=min(30_000, max_call_ms // 3),
-        idle_prompt_ms=int(s.idle_prompt_seconds * 1000),
-        idle_hangup_ms=int(s.idle_hangup_seconds * 1000),
-        greeting_requested=greeting_requested,
-    )
-
-
 class CallDriver:
     def __init__(self, services: CallServices, stream: MediaStream, info: CallInfo) -> None:
         self.services = services
@@ -90,7 +78,7 @@ class CallDriver:
 
     async def run(self) -> None:
         services = self.services
-        config = machine_config(services)
+        config = services.machine_config()
         extra: list[str] = []
         if self.info.resume:
             # Back from a transfer nobody answered: carry on the same record and conversation.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.call.info import CallInfo
+from app.call.machine import MachineConfig
 from app.config import Settings
 from app.db.history import CallHistory
 from app.db.store import CallStore
@@ -65,3 +66,14 @@ class CallServices:
     run_tool: ToolRunner
     transfer: TransferStarter
     hang_up: HangUp
+
+    def machine_config(self) -> MachineConfig:
+        """A call's limits (length, silence) as the settings give them."""
+        s = self.settings
+        max_call_ms = s.max_call_seconds * 1000
+        return MachineConfig(
+            max_call_ms=max_call_ms,
+            wrap_up_before_ms=min(30_000, max_call_ms // 3),
+            idle_prompt_ms=int(s.idle_prompt_seconds * 1000),
+            idle_hangup_ms=int(s.idle_hangup_seconds * 1000),
+        )

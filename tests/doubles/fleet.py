@@ -78,6 +78,7 @@ class FleetOfMachines:
             BUSINESS_PROFILE=str(PROFILE),
             FLY_MACHINE_ID=machine_id,
             FLY_APP_NAME=APP,
+            SECRET_KEY="fleet-test-secret-key-" + "0" * 32,  # required on Fly (the console)
             FLY_DNS_SERVER=self.proxy.dns.server,
             LOG_FORMAT="json",
             EMBEDDED_DATABASE_ON_FLY="no",
