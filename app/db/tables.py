@@ -51,6 +51,15 @@ calls = Table(
     Column("transfer_requested_at", DateTime(timezone=True)),
     Column("dial_call_status", Text),
     Column("recording_disclosed", Boolean),
+    # The call's summary (app/notify/summary.py, migration 0005).
+    Column("summary", Text),
+    Column("call_reason", Text),
+    Column("callback_needed", Boolean),
+    Column("callback_reason", Text),
+    Column("summary_status", Text),
+    Column("summary_attempts", Integer, nullable=False, server_default="0"),
+    Column("summary_claimed_at", DateTime(timezone=True)),
+    Column("summarized_at", DateTime(timezone=True)),
 )
 
 transcript_turns = Table(
