@@ -24,7 +24,7 @@ CLAIM = text(
            n.call_sid, c.summary, c.callback_reason
     FROM notifications n
     LEFT JOIN calls c ON c.call_sid = n.call_sid
-    WHERE n.status = 'pending' AND n.next_attempt_at <= now()
+    WHERE n.status = 'pending' AND n.next_attempt_at <= now() AND n.id <> ALL(:seen)
       AND (
         NOT n.wait_for_summary
         OR c.call_sid IS NULL
@@ -49,9 +49,12 @@ async def add(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         )
 
 
-async def claim(conn: AsyncConnection, wait: float, cap: float) -> RowMapping | None:
-    """The next due row, locked until the caller's transaction ends; None if none is due."""
-    return (await conn.execute(CLAIM, {"wait": wait, "cap": cap})).mappings().first()
+async def claim(
+    conn: AsyncConnection, wait: float, cap: float, seen: list[int]
+) -> RowMapping | None:
+    """The next due row but those in `seen`, locked until the caller's transaction ends."""
+    params = {"wait": wait, "cap": cap, "seen": seen}
+    return (await conn.execute(CLAIM, params)).mappings().first()
 
 
 async def mark_sent(

@@ -91,19 +91,19 @@ class Sender:
                     await self._wake.wait()
 
     async def send_due(self, limit: int = 20) -> int:
-        """Send up to `limit` due rows, one transaction each; how many were handled."""
-        handled = 0
-        while handled < limit:
+        """Send up to `limit` due rows, each once, one transaction each; how many were handled."""
+        seen: list[int] = []
+        while len(seen) < limit:
             async with self._engine.begin() as conn:
-                claimed = await outbox.claim(conn, self._wait, self._cap)
+                claimed = await outbox.claim(conn, self._wait, self._cap, seen)
                 if claimed is None:
-                    return handled
+                    return len(seen)
                 row: dict[str, Any] = dict(claimed)
                 subject, body = self._render(row)
                 delivery = await self._deliver(row, subject, body)
                 await self._settle(conn, row, subject, body, delivery)
-            handled += 1
-        return handled
+            seen.append(row["id"])
+        return len(seen)
 
     def _render(self, row: Mapping[str, Any]) -> tuple[str | None, str]:
         """The text as it goes out now: with the call's summary when it has come."""
