@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -9,6 +10,8 @@ import aiosmtplib
 
 from app.notify.addresses import SmtpTarget
 from app.notify.channel import Delivery
+
+_LOCAL_PART = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@")
 
 
 class MailChannel:
@@ -51,7 +54,9 @@ class MailChannel:
             reason = f"smtp {codes[0] if codes else '?'}: recipient refused"
             return _by_code(codes[0] if codes else 0, reason)
         except aiosmtplib.SMTPResponseException as exc:
-            return _by_code(exc.code, f"smtp {exc.code}: {exc.message[:200]}")
+            # Servers often quote the address back: keep its domain only (it is logged).
+            said = _LOCAL_PART.sub("***@", exc.message[:200])
+            return _by_code(exc.code, f"smtp {exc.code}: {said}")
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return Delivery.retry(f"smtp unreachable: {type(exc).__name__}")
         return Delivery.ok(str(message["Message-ID"]))

@@ -24,6 +24,7 @@ class Received:
 class _Handler:
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)  # recipients answered 550
+    reject_data: str | None = None  # e.g. "554 5.7.1 ..." for every message
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -34,6 +35,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.reject_data is not None:
+            return self.reject_data
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))

@@ -121,6 +121,17 @@ async def test_an_smtp_5xx_for_the_recipient_fails_for_good(smtp: SmtpServer) ->
     assert not delivery.sent and delivery.permanent and "550" in (delivery.error or "")
 
 
+async def test_a_rejected_message_fails_for_good_without_the_address_in_the_reason(
+    smtp: SmtpServer,
+) -> None:
+    smtp.handler.reject_data = "554 5.7.1 <owner@example.org>: Message rejected as spam"
+    mail = MailChannel(parse_smtp_url(smtp.url), "receptionist@example.com", timeout=5)
+    delivery = await mail.send("owner@example.org", "s", "b")
+    assert not delivery.sent and delivery.permanent
+    assert delivery.error is not None and "554" in delivery.error
+    assert "owner@" not in delivery.error and "***@example.org" in delivery.error
+
+
 async def test_smtp_down_is_retried_later() -> None:
     server = SmtpServer()  # never started: nothing listens on its port
     mail = MailChannel(parse_smtp_url(server.url), "receptionist@example.com", timeout=2)
