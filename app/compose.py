@@ -24,10 +24,12 @@ from app.db.engine import make_engine, project_root, upgrade
 from app.db.history import CallHistory
 from app.db.store import CallStore
 from app.db.stream_tokens import UsedTokens
+from app.db.writes import HANDLERS
 from app.fleet.machines import Machines
 from app.functions.registry import session_tools
 from app.functions.runner import ToolRunner
 from app.logging import get_logger
+from app.notify.service import Notifier, writer_handlers
 from app.realtime.client import PreparedSessions
 from app.realtime.session import load_template
 from app.realtime.sessions import BusinessPrompt, ModelSessions
@@ -85,14 +87,20 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         url = await stack.enter_async_context(database_url(settings))
         engine = make_engine(url)
         stack.push_async_callback(engine.dispose)
-        store = CallStore(
-            engine, settings.data_dir / "spool", handlers={"message": write_message_op}
+        profile = business.profile
+        # Messages, transfers and bookings add their notifications in the writer's transaction.
+        handlers = writer_handlers(
+            settings, profile.name, profile.address, {**HANDLERS, "message": write_message_op}
         )
+        store = CallStore(engine, settings.data_dir / "spool", handlers=handlers)
         await store.start()
         stack.push_async_callback(store.stop)
         stack.push_async_callback(business.http.aclose)
         twilio_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False)
         stack.push_async_callback(twilio_http.aclose)
+        notifier = Notifier(settings, engine, twilio_http, profile.name, profile.address)
+        await notifier.start()
+        stack.push_async_callback(notifier.stop)
         twilio = TwilioCalls(settings, twilio_http)
         sessions = build_sessions(settings, business)
         stack.push_async_callback(sessions.prepared.close_all)

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.notify import addresses
 
 
 class LogFormat(StrEnum):
@@ -31,6 +33,8 @@ class ConfigError(Exception):
 
 MACHINE_ID = re.compile(r"[0-9a-z]{1,40}")
 PositiveSeconds = Annotated[float, Field(gt=0)]
+# Comma-separated in the environment (pydantic-settings would otherwise expect JSON).
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -88,6 +92,16 @@ class Settings(BaseSettings):
     # The DNS server asked whether a Machine is still running (`<id>.vm.<app>.internal` AAAA):
     # Fly's resolver on every Machine is fdaa::3. Tests point it at a resolver of their own.
     fly_dns_server: str = "fdaa::3"
+    # Notifications (app/notify): summaries, SMS and email to the owner, booking confirmations.
+    openai_api_base: str = "https://api.openai.com/v1"
+    openai_summary_model: str = "gpt-4.1-mini"
+    notify_summary_wait_seconds: PositiveSeconds = 5.0
+    notify_sms_to: CommaList = ()
+    smtp_url: SecretStr | None = None
+    notify_from_email: str | None = None
+    notify_email_to: CommaList = ()
+    notify_on: CommaList = ("message", "transfer_unanswered", "callback")
+    booking_sms: bool = False
 
     @field_validator("public_base_url")
     @classmethod
@@ -126,6 +140,71 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("openai_api_base")
+    @classmethod
+    def _openai_api_base(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://api.openai.com/v1")
+        return value.rstrip("/")
+
+    @field_validator("notify_sms_to", "notify_email_to", "notify_on", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> tuple[str, ...]:
+        return addresses.split_list(value)
+
+    @field_validator("notify_sms_to")
+    @classmethod
+    def _sms_to(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and not info.data.get("twilio_phone_number"):
+            raise ValueError("needs TWILIO_PHONE_NUMBER, the number SMS are sent from")
+        return addresses.check_phones(value)
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _smtp_url(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        addresses.parse_smtp_url(raw)  # the message never holds the URL: it may hold a password
+        return value
+
+    @field_validator("notify_from_email", mode="before")
+    @classmethod
+    def _from_email(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        return addresses.check_email(str(value).strip())
+
+    @field_validator("notify_email_to")
+    @classmethod
+    def _email_to(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and info.data.get("smtp_url") is None:
+            raise ValueError("needs SMTP_URL, the server mail is sent through")
+        if value and not info.data.get("notify_from_email"):
+            raise ValueError("needs NOTIFY_FROM_EMAIL, the address mail is sent from")
+        return addresses.check_emails(value)
+
+    @field_validator("notify_on")
+    @classmethod
+    def _notify_on(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in addresses.EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r}; use {', '.join(addresses.EVENTS)}")
+        return value
+
+    @field_validator("booking_sms", mode="before")
+    @classmethod
+    def _booking_sms(cls, value: object) -> object:
+        return False if value == "" else value
+
+    @field_validator("booking_sms")
+    @classmethod
+    def _booking_sms_from(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("twilio_phone_number"):
+            raise ValueError("needs TWILIO_PHONE_NUMBER, the number SMS are sent from")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -53,6 +53,15 @@ calls = Table(
     Column("recording_disclosed", Boolean),
     # The Fly Machine that answered the call's webhook (app/fleet/); NULL when running alone.
     Column("machine_id", Text),
+    # The call's summary (app/notify/summary.py, migration 0005).
+    Column("summary", Text),
+    Column("call_reason", Text),
+    Column("callback_needed", Boolean),
+    Column("callback_reason", Text),
+    Column("summary_status", Text),
+    Column("summary_attempts", Integer, nullable=False, server_default="0"),
+    Column("summary_claimed_at", DateTime(timezone=True)),
+    Column("summarized_at", DateTime(timezone=True)),
 )
 
 # Stream tokens used by any Machine (app/db/stream_tokens.py): a token is accepted once.

@@ -22,6 +22,7 @@ from app.config import Settings, load_settings
 from app.db.engine import make_engine
 from app.main import create_app
 from app.runtime import Runtime
+from tests.doubles.openai_text import FakeOpenAIText
 from tests.doubles.realtime.config import FakeRealtimeConfig
 from tests.doubles.realtime.server import FakeRealtimeServer
 from tests.doubles.realtime.validation import validate_client_event
@@ -59,6 +60,7 @@ class CallHarness:
         self.data_dir = data_dir
         self.model = FakeRealtimeServer(model_config, validate=validate)
         self.twilio = FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+        self.text = FakeOpenAIText()  # call summaries (Chat Completions)
         self._settings_overrides = settings
         self._stack = AsyncExitStack()
         self.settings: Settings
@@ -71,6 +73,7 @@ class CallHarness:
         await asyncio.to_thread(validate_client_event, '{"type":"response.create"}')
         await self._stack.enter_async_context(self.model)
         await self._stack.enter_async_context(self.twilio)
+        await self._stack.enter_async_context(self.text)
         port = free_port()
         values: dict[str, Any] = {
             "database_url": self.database_url,
@@ -78,6 +81,7 @@ class CallHarness:
             "public_base_url": f"http://127.0.0.1:{port}",
             "openai_api_key": "sk-test-not-a-real-key",
             "openai_realtime_url": self.model.url,
+            "openai_api_base": self.text.base_url,
             "twilio_account_sid": ACCOUNT_SID,
             "twilio_auth_token": AUTH_TOKEN,
             "twilio_phone_number": "+15559870000",

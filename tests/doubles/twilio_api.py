@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.doubles.server import RunningServer, serve_app
+from tests.doubles.twilio_messages import MessagesResource
 
 __all__ = ["FakeTwilioAPI", "Mode", "RecordedRequest"]
 
@@ -119,9 +120,12 @@ class FakeTwilioAPI:
         self._release = asyncio.Event()  # set on stop: stalled handlers give up
         self._changed = asyncio.Event()
         route = f"/{_API_VERSION}/Accounts/{{account_sid}}/Calls/{{call_sid}}.json"
+        self.messages = MessagesResource(self)  # SMS: tests/doubles/twilio_messages.py
+        messages = f"/{_API_VERSION}/Accounts/{{account_sid}}/Messages.json"
         self.app = Starlette(
             routes=[
                 Route(route, self._call_resource, methods=["GET", "POST"]),
+                Route(messages, self.messages.create, methods=["GET", "POST"]),
                 Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE", "PUT"]),
             ]
         )
@@ -170,6 +174,7 @@ class FakeTwilioAPI:
         self.problems.clear()
         self._modes.clear()
         self._calls.clear()
+        self.messages.reset()
 
     def set_mode(self, call_sid: str, mode: Mode | None) -> None:
         """Answer requests about `call_sid` in `mode` (None: back to the global `mode`)."""

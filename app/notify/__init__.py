@@ -1,0 +1,1 @@
+"""Notifications: call summaries, the outbox, and the SMS and email senders."""

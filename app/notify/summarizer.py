@@ -1,0 +1,180 @@
+"""Summarises each call once it has ended: one task per process, calls claimed in the database.
+
+Any Machine may summarise any call: a call is claimed with a lease (summary_status 'running'),
+so a process that dies mid-way leaves it to another after `lease` seconds. The summary, its cost
+(added to calls.estimated_cost_usd) and, when someone must call back and no other notification
+tells the owner about this call, a `callback_needed` notification are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db.faults import root_cause
+from app.logging import get_logger
+from app.notify import outbox
+from app.notify.plan import NotifyPlan
+from app.notify.summary_client import Summary, SummaryClient, SummaryError
+
+log = get_logger(__name__)
+
+CLAIM = text(
+    """
+    UPDATE calls SET summary_status = 'running', summary_claimed_at = now(),
+                     summary_attempts = summary_attempts + 1
+    WHERE call_sid = (
+        SELECT call_sid FROM calls
+        WHERE ended_at IS NOT NULL AND ended_at > now() - interval '1 day'
+          AND (summary_status IS NULL OR (summary_status = 'running'
+               AND summary_claimed_at < now() - make_interval(secs => :lease)))
+        ORDER BY ended_at
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING call_sid, summary_attempts, from_number
+    """
+)
+TURNS = text("SELECT speaker, text FROM transcript_turns WHERE call_sid = :sid ORDER BY seq")
+MESSAGES = text(
+    "SELECT caller_name, message FROM messages WHERE call_sid = :sid ORDER BY created_at"
+)
+OUTCOME = text("SELECT outcome FROM call_outcomes WHERE call_sid = :sid")
+OTHER_NOTICE = text(
+    "SELECT 1 FROM notifications WHERE call_sid = :sid "
+    "AND kind IN ('message_taken', 'transfer_unanswered') LIMIT 1"
+)
+STORE = text(
+    """
+    UPDATE calls SET summary = :summary, call_reason = :reason,
+        callback_needed = :callback_needed, callback_reason = :callback_reason,
+        summary_status = 'done', summarized_at = now(),
+        estimated_cost_usd = coalesce(estimated_cost_usd, 0) + :cost
+    WHERE call_sid = :sid
+    """
+)
+SETTLE = text("UPDATE calls SET summary_status = :status WHERE call_sid = :sid")
+MAX_ATTEMPTS = 2
+
+
+class Summarizer:
+    """`start()` runs the loop; `summarise_due()` summarises what has ended (tests use it)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        client: SummaryClient,
+        plan: NotifyPlan,
+        on_settled: Callable[[], None] = lambda: None,
+        *,
+        poll: float = 0.5,
+        lease: float = 120.0,
+    ) -> None:
+        self._engine = engine
+        self._client = client
+        self._plan = plan
+        self._on_settled = on_settled  # e.g. wake the sender: notifications were waiting
+        self._poll = poll
+        self._lease = lease
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notify-summarizer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = self._poll
+        while True:
+            try:
+                done = await self.summarise_due()
+                delay = self._poll
+            except Exception as exc:
+                log.warning("summarizer_failed", error=type(root_cause(exc)).__name__)
+                done, delay = 0, min(delay * 2, 10.0)
+            if not done:
+                await asyncio.sleep(delay)
+
+    async def summarise_due(self, limit: int = 5) -> int:
+        """Summarise up to `limit` ended calls; how many were settled."""
+        settled = 0
+        while settled < limit:
+            async with self._engine.begin() as conn:
+                claimed = (await conn.execute(CLAIM, {"lease": self._lease})).mappings().first()
+                if claimed is None:
+                    return settled
+                transcript = await _transcript(conn, claimed["call_sid"])
+            await self._summarise(dict(claimed), transcript)
+            settled += 1
+            self._on_settled()
+        return settled
+
+    async def _summarise(self, claimed: dict[str, Any], transcript: str | None) -> None:
+        sid = claimed["call_sid"]
+        if transcript is None:  # the caller said nothing: nothing to summarise, nothing to pay
+            await self._settle(sid, "skipped")
+            return
+        try:
+            summary = await self._client.summarise(transcript)
+        except SummaryError as exc:
+            final = claimed["summary_attempts"] >= MAX_ATTEMPTS
+            log.warning("summary_failed", call_sid=sid, error=str(exc), final=final)
+            await self._settle(sid, "failed" if final else None)
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(STORE, _values(sid, summary))
+            if (
+                summary.callback_needed
+                and (await conn.execute(OTHER_NOTICE, {"sid": sid})).first() is None
+            ):
+                context = {
+                    "caller_number": claimed["from_number"],
+                    "words": summary.callback_reason or summary.reason,
+                }
+                rows = self._plan.owner_rows("callback_needed", sid, sid, context)
+                await outbox.add(conn, rows)
+        log.info(
+            "call_summarised",
+            call_sid=sid,
+            callback_needed=summary.callback_needed,
+            cost_usd=float(summary.cost_usd),
+        )
+
+    async def _settle(self, sid: str, status: str | None) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(SETTLE, {"sid": sid, "status": status})
+
+
+def _values(sid: str, summary: Summary) -> dict[str, Any]:
+    return {
+        "sid": sid,
+        "summary": summary.summary,
+        "reason": summary.reason,
+        "callback_needed": summary.callback_needed,
+        "callback_reason": summary.callback_reason or None,
+        "cost": summary.cost_usd,
+    }
+
+
+async def _transcript(conn: AsyncConnection, sid: str) -> str | None:
+    """The call as the model reads it; None when the caller never said anything."""
+    turns = (await conn.execute(TURNS, {"sid": sid})).all()
+    if not any(speaker == "caller" for speaker, _ in turns):
+        return None
+    lines = [f"{'Caller' if speaker == 'caller' else 'Agent'}: {said}" for speaker, said in turns]
+    for name, message in (await conn.execute(MESSAGES, {"sid": sid})).all():
+        lines.append(f"[Message taken from {name}: {message}]")
+    outcome = (await conn.execute(OUTCOME, {"sid": sid})).scalar()
+    if outcome:
+        lines.append(f"[Outcome: {outcome}]")
+    return "\n".join(lines)
