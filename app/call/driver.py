@@ -46,10 +46,14 @@ TOOL_CRASHED = orjson.dumps(
 # A tool still running when the call ends may finish (its own timeout) and is then recorded.
 TOOL_SETTLE_MARGIN_SECONDS = 1.0
 AGENT_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration"})
-RESUMED_NOTE = (
-    "The caller is back with you: the transfer to a person was not answered. Apologise briefly "
-    "and offer to take a message so the team can call back."
-)
+# What a cold-started session of a resumed leg is told (the callback that resumed the call has
+# already told the session it pre-opened).
+RESUMED_NOTES = {
+    "transfer_failed": "The caller is back with you: the transfer to a person was not answered. "
+    "Apologise briefly and offer to take a message so the team can call back.",
+    "line_dropped": "The line dropped for a moment and the caller is back with you. Apologise "
+    "briefly and carry on from where you were.",
+}
 
 
 class CallDriver:
@@ -93,9 +97,13 @@ class CallDriver:
                 config,
                 first_seq=next_seq,
                 history=tuple(history),
-                initial_outcome=("transfer_failed", {"resumed": True}),
+                initial_outcome=(
+                    ("transfer_failed", {"resumed": True})
+                    if self.info.resume == "transfer_failed"
+                    else None
+                ),
             )
-            extra = history_items(history, RESUMED_NOTE)
+            extra = history_items(history, RESUMED_NOTES.get(self.info.resume))
         prepared = services.sessions.adopt(self.info.call_sid)
         if prepared is None:
             # The webhook was handled elsewhere (another instance, or a restart): connect now.

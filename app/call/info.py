@@ -14,7 +14,9 @@ class CallInfo:
     # The base of this call's URLs as Twilio reaches us, https://host, plus /m/<machine id> on a
     # Fly fleet (app/fleet/): absolute URLs in REST TwiML are built on it.
     public_base: str
-    resume: str | None = None  # "transfer_failed": the caller is back from an unanswered transfer
+    # "transfer_failed": back from a transfer nobody answered; "line_dropped": back after the
+    # Machine that held the stream went away mid-call.
+    resume: str | None = None
     # Decided once, from the webhook's FromState, and carried in the signed stream token: every
     # model session of the call (pre-opened, cold-started, reconnected, resumed) tells the same.
     disclose_recording: bool = False

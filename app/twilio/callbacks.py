@@ -21,6 +21,7 @@ from app.fleet.replay import replay_response
 from app.logging import get_logger, mask_phone
 from app.realtime.session import history_items
 from app.twilio import handoff
+from app.twilio.disclosure import must_disclose
 from app.twilio.signatures import ws_base
 from app.twilio.webhooks import Webhook, no_content, twilio_webhook, twiml
 
@@ -34,6 +35,10 @@ NORMAL_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration", "caller_hang
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 DATABASE_WAIT_SECONDS = 4.0  # Twilio gives a webhook 15 s; the caller hears silence meanwhile
 GENERIC_WHISPER = "Incoming call from the receptionist. Connecting you now."
+LINE_DROPPED_NOTE = (
+    "The line dropped for a moment and the caller is back with you. Apologise briefly and carry "
+    "on from where you were."
+)
 TRANSFER_FAILED_NOTE = (
     "You tried to transfer the caller to a person, but nobody answered ({status}). Apologise "
     "briefly, and offer to take a message so the team can call back."
@@ -92,11 +97,47 @@ async def stream_ended(hook: Webhook) -> Response:
     if reason in NORMAL_ENDINGS:
         log.info("stream_ended", decision="hang_up", end_reason=reason)
         return twiml(handoff.hang_up())
+    if reason is None and row.get("stream_sid") and runtime.settings.openai_api_key is not None:
+        # A stream ran and no end was ever recorded: the process that held it is gone (a
+        # Machine that crashed or was replaced). The caller is still there: back to the agent.
+        return await _resume_after_drop(hook, row)
     # Our crash, a model failure, a drain: a person (or an apology), never silence.
     log.warning("stream_ended", decision="hand_to_human", end_reason=reason)
     # After a drain the agent has already apologised and announced the handover.
     message = "" if reason == "shutdown" else handoff.SORRY_BROKEN
     return twiml(handoff.to_human(runtime.settings, message))
+
+
+async def _resume_after_drop(hook: Webhook, row: dict[str, Any]) -> Response:
+    """A new stream here, with a session that knows the call so far and apologises."""
+    runtime, call_sid = hook.runtime, hook.call_sid
+    try:
+        async with asyncio.timeout(DATABASE_WAIT_SECONDS):
+            history, _next_seq = await runtime.history.load(call_sid)
+    except Exception as exc:  # back to the agent all the same, without the history
+        log.error("resume_history_unavailable", error=type(exc).__name__)
+        history = []
+    # The decision the webhook made from FromState, made again from the same input.
+    disclose = bool(row.get("recording_disclosed")) or must_disclose(
+        runtime.settings.recording_disclosure, row.get("from_state")
+    )
+    runtime.sessions.prepare(
+        call_sid, disclose_recording=disclose, extra=history_items(history, LINE_DROPPED_NOTE)
+    )
+    machines = runtime.machines
+    # This Machine holds the call now: its status callback must come here.
+    runtime.store.call(call_sid, machine_id=machines.self_id)
+    token = runtime.tokens.issue(call_sid, disclose_recording=disclose, machine_id=machines.self_id)
+    call_base = machines.call_base(hook.base)
+    log.warning("stream_ended", decision="resume_with_agent", reseeded_turns=len(history))
+    return twiml(
+        handoff.connect_stream(
+            call_base,
+            ws_base(call_base),
+            token,
+            {"resume": "line_dropped", "from": row.get("from_number") or ""},
+        )
+    )
 
 
 @twilio_webhook(no_content)

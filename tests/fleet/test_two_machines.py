@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from app.db.embedded import EmbeddedPostgres
@@ -25,6 +26,7 @@ from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, Functi
 from tests.doubles.realtime.server import FakeRealtimeServer
 from tests.doubles.twilio_api import FakeTwilioAPI
 from tests.doubles.twilio_caller.config import CallerConfig
+from tests.doubles.twilio_caller.twiml import parse_twiml
 
 # What opening a Realtime session costs before it can speak (TLS, session.update); the fake
 # model is otherwise instant, which would hide a cold start.
@@ -232,3 +234,46 @@ async def test_a_stream_whose_machine_is_gone_is_served_where_it_lands(
         finally:
             await conn.close()
         assert disclosed is True
+
+
+async def test_a_call_whose_machine_dies_mid_call_comes_back_to_the_agent_with_its_history(
+    postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    config = _config(
+        caller_transcripts=["I'd like to move my appointment."],
+        replies=[AudioReply("Sure, which day suits you?", 600)],
+    )
+    async with (
+        FakeRealtimeServer(config) as model,
+        FleetOfMachines(await _fleet_db(postgres), tmp_path, realtime_url=model.url) as fleet,
+    ):
+        a, b = fleet.ids
+        async with fleet.caller(CallerConfig(from_state="CA")) as caller:
+            twiml = await caller.call()  # webhook and stream on A (the stream replayed there)
+            await caller.wait_until_heard(600, timeout=10)
+            await caller.say_and_wait(600)
+            await caller.wait_until_heard(1200, timeout=10)
+            await asyncio.sleep(0.5)  # A has written the turns
+            fleet.stop(a)  # A dies mid-call; Twilio asks the <Connect action> what comes next
+            await caller.wait_closed(timeout=10)
+            status, after = await _post(caller, twiml.connect_action or "", {})
+        assert status == 200 and after is not None
+        back = parse_twiml(after)
+        assert back.stream_url is not None and f"/m/{b}/twilio/stream" in back.stream_url
+        assert back.parameters.get("resume") == "line_dropped"
+        async with fleet.caller(CallerConfig(call_sid=caller.call_sid, from_state="CA")) as again:
+            await again.connect_stream(back)
+            await again.wait_until_heard(300, timeout=10)  # the agent speaks first, on B
+            await again.hangup()
+        assert again.protocol_errors == []
+        resumed = model.sessions[-1]
+        instructions = (resumed.session_config or {}).get("instructions", "")
+        assert "this call is recorded" in instructions  # the same disclosure as on A
+        seeded = [
+            item["item"]
+            for item in resumed.received
+            if item.get("type") == "conversation.item.create"
+        ]
+        said = orjson.dumps(seeded).decode()
+        assert "I'd like to move my appointment." in said and "line dropped" in said
+        assert fleet.events(b, "model_session_cold_start") == 0  # B pre-opened it
