@@ -144,9 +144,9 @@ def test_a_live_embedded_server_is_found_by_its_pid_file(tmp_path: Path) -> None
     pgdata = tmp_path / "postgres"
     pgdata.mkdir()
     assert running_embedded_socket(pgdata) is None
-    lines = [str(os.getpid()), str(pgdata), "0", "5432", "/tmp/sock", "", "0 0", "ready"]
+    lines = [str(os.getpid()), str(pgdata), "0", "5432", "/run/pg-sock", "", "0 0", "ready"]
     (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
-    assert running_embedded_socket(pgdata) == "/tmp/sock"
+    assert running_embedded_socket(pgdata) == "/run/pg-sock"
     lines[7] = "starting"
     (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
     assert running_embedded_socket(pgdata) is None
