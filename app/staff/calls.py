@@ -22,6 +22,9 @@ _HEADLINE = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=1
 # A call that has not ended after this long is not "in progress" any more but abandoned data
 # (e.g. a Machine that died mid-call): the cap plus a margin.
 _LIVE_MARGIN = timedelta(seconds=120)
+# The summariser takes calls that ended within this window (app/notify/summarizer.py's CLAIM):
+# an older call with no summary will not get one, so it is not "pending".
+SUMMARY_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,17 @@ async def list_calls(
         )
         params["headline"] = _HEADLINE
     else:
+        # The caller's first words stand in for a summary not written (yet).
         snippet = (
-            "(SELECT left(t.text, 160) FROM transcript_turns t WHERE t.call_sid = c.call_sid "
-            "AND t.speaker = 'caller' ORDER BY t.seq LIMIT 1)"
+            "CASE WHEN c.summary IS NULL THEN (SELECT left(t.text, 160) FROM transcript_turns t "
+            "WHERE t.call_sid = c.call_sid AND t.speaker = 'caller' ORDER BY t.seq LIMIT 1) END"
         )
     if cursor is not None:
         conditions.append("(c.started_at, c.id) < (:cursor_at, :cursor_id)")
         params["cursor_at"], params["cursor_id"] = cursor.started_at, cursor.id
     sql = (
         "SELECT c.id, c.call_sid, c.started_at, c.ended_at, c.from_number, c.from_city, "
-        "c.from_state, c.end_reason, o.outcome, "
+        "c.from_state, c.end_reason, o.outcome, c.summary, "
         f"{snippet} AS snippet "
         "FROM calls c LEFT JOIN call_outcomes o ON o.call_sid = c.call_sid "
         f"{'WHERE ' + ' AND '.join(conditions) if conditions else ''} "
@@ -146,6 +150,7 @@ class CallDetail:
     last_seq: int
     messages: list[RowMapping]
     appointments: list[RowMapping]
+    notifications: list[RowMapping]
 
     @property
     def duration(self) -> timedelta | None:
@@ -156,20 +161,28 @@ class CallDetail:
 async def get_call(
     conn: AsyncConnection, call_sid: str, max_call_seconds: float
 ) -> CallDetail | None:
-    """The call, its timeline, messages and appointments; None when there is no such call.
+    """The call, its timeline, messages, appointments and notifications; None when there is no
+    such call.
 
     `maybe_live`: not ended and younger than the call cap, i.e. in progress on some Machine.
+    `summary_pending`: ended, not summarised yet, and recent enough for the summariser to take.
     """
     call = (
         (
             await conn.execute(
                 text(
                     "SELECT c.*, o.outcome, o.detail AS outcome_detail, "
-                    "c.ended_at IS NULL AND c.started_at > now() - CAST(:live_for AS interval) AS maybe_live "
+                    "c.ended_at IS NULL AND c.started_at > now() - CAST(:live_for AS interval) AS maybe_live, "
+                    "c.summary IS NULL AND c.ended_at > now() - CAST(:summary_window AS interval) "
+                    "AND coalesce(c.summary_status, 'running') = 'running' AS summary_pending "
                     "FROM calls c LEFT JOIN call_outcomes o ON o.call_sid = c.call_sid "
                     "WHERE c.call_sid = :sid"
                 ),
-                {"sid": call_sid, "live_for": timedelta(seconds=max_call_seconds) + _LIVE_MARGIN},
+                {
+                    "sid": call_sid,
+                    "live_for": timedelta(seconds=max_call_seconds) + _LIVE_MARGIN,
+                    "summary_window": SUMMARY_WINDOW,
+                },
             )
         )
         .mappings()
@@ -215,7 +228,19 @@ async def get_call(
             )
         ).mappings()
     )
-    return CallDetail(call, timeline, turns[-1].seq if turns else -1, messages, appointments)
+    notifications = list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT kind, channel, recipient, status, attempts, last_error, created_at, "
+                    "sent_at FROM notifications WHERE call_sid = :sid ORDER BY created_at, id"
+                ),
+                {"sid": call_sid},
+            )
+        ).mappings()
+    )
+    last_seq = turns[-1].seq if turns else -1
+    return CallDetail(call, timeline, last_seq, messages, appointments, notifications)
 
 
 async def turns_after(conn: AsyncConnection, call_sid: str, after_seq: int) -> list[Turn]:

@@ -16,6 +16,11 @@ from app.business.profile import BusinessProfile
 from app.staff.demo_script import AREA_CODES, NAMES, PLACES, Script, make_script
 
 HANDLER = "frontdesk@example.com"
+# Where the owner's notifications go in the demo (NOTIFY_SMS_TO, NOTIFY_EMAIL_TO).
+OWNER_SMS, OWNER_EMAIL = "+16175550100", "owner@example.com"
+# The latest message email and booking confirmation failed for good, so the console shows both.
+FAILED_EMAIL = "550 5.1.1 <owner@example.com>: Recipient address rejected: mailbox full"
+FAILED_SMS = "Twilio error 21610: the recipient has replied STOP and cannot be messaged"
 
 
 @dataclass(frozen=True)
@@ -26,17 +31,58 @@ class DemoSummary:
     messages: int
     appointments: int
     upcoming: int
+    notifications: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.calls:,} calls, {self.turns:,} transcript turns, {self.tool_calls:,} tool "
             f"calls, {self.messages:,} messages, {self.appointments:,} appointments "
-            f"({self.upcoming:,} upcoming)"
+            f"({self.upcoming:,} upcoming), {self.notifications:,} notifications"
         )
 
 
 class DemoRefused(Exception):
     """The database already has calls (demo data is only added with --append)."""
+
+
+def summarise(script: Script) -> tuple[str, str, bool, str | None]:
+    """What the summariser would have written: (summary, reason, callback needed, why)."""
+    name = script.caller_name
+    if script.outcome == "booked" and script.service:
+        return (
+            f"{name} called to book an appointment ({script.service.lower()}) and was booked in.",
+            script.service,
+            False,
+            None,
+        )
+    if script.outcome == "message_taken" and script.message:
+        said = script.message[0]
+        return f"{name} left a message: {said}", "Left a message", True, said
+    if script.outcome == "transferred":
+        return (
+            "The caller asked for a person and was put through.",
+            "Asked for a person",
+            False,
+            None,
+        )
+    if script.outcome == "transfer_failed":
+        return (
+            "The caller asked for a person, but nobody answered; they will try again later.",
+            "Asked for a person",
+            True,
+            "The transfer was not answered",
+        )
+    if script.outcome == "abandoned":
+        return "The caller hung up before saying what they wanted.", "Unknown", False, None
+    question = script.turns[1][1] if len(script.turns) > 1 else "a question"
+    if script.outcome == "no_resolution":
+        return (
+            f"The caller asked “{question}” and was not satisfied with the answer.",
+            "A question",
+            False,
+            None,
+        )
+    return f"The caller asked “{question}” and got an answer.", "A question", False, None
 
 
 def _hex(rng: random.Random, n: int) -> str:
@@ -63,6 +109,7 @@ class _Builder:
         self.outcomes: list[tuple[Any, ...]] = []
         self.messages: list[tuple[Any, ...]] = []
         self.appointments: list[tuple[Any, ...]] = []
+        self.notifications: list[dict[str, Any]] = []
         self.taken: set[tuple[str, datetime, int]] = set()
 
     def start_time(self, days: int) -> datetime:
@@ -118,6 +165,7 @@ class _Builder:
         ended = started + timedelta(milliseconds=offset + 1000)
         minutes = (ended - started).total_seconds() / 60
         transfer_status, dial = script.transfer or (None, None)
+        summary, reason, callback_needed, callback_reason = summarise(script)
         self.calls.append(
             (
                 sid,
@@ -138,6 +186,12 @@ class _Builder:
                 transfer_status,
                 "caller asked for a person" if transfer_status else None,
                 dial,
+                summary,
+                reason,
+                callback_needed,
+                callback_reason,
+                "done",
+                ended + timedelta(seconds=4),
             )
         )
         self.outcomes.append((sid, script.outcome, "{}", ended))
@@ -160,8 +214,49 @@ class _Builder:
                     HANDLER if handled_at else None,
                 )
             )
+            for channel, to in (("sms", OWNER_SMS), ("email", OWNER_EMAIL)):
+                self.notify(
+                    "message_taken", channel, to, sid, f"Message from {name}: {said}", ended
+                )
         if script.service is not None:
             self.book(script.service, name, number, sid, ended)
+            self.notify(
+                "booking_confirmation",
+                "sms",
+                number,
+                sid,
+                f"You're booked: {script.service}",
+                ended,
+            )
+
+    def notify(
+        self, kind: str, channel: str, to: str, sid: str, body: str, ended: datetime
+    ) -> None:
+        """A notification about the call, sent a few seconds after it ended."""
+        self.notifications.append(
+            {
+                "idempotency_key": f"{kind}:{sid}:{channel}:{to}",
+                "kind": kind,
+                "channel": channel,
+                "recipient": to,
+                "call_sid": sid,
+                "subject": body.split(":", 1)[0] if channel == "email" else None,
+                "body": body,
+                "status": "sent",
+                "attempts": 1,
+                "last_error": None,
+                "next_attempt_at": ended,
+                "created_at": ended,
+                "sent_at": ended + timedelta(seconds=6),
+            }
+        )
+
+    def fail_latest(self, kind: str, channel: str, error: str) -> None:
+        """The newest notification of `kind` by `channel` failed for good after five tries."""
+        for row in reversed(self.notifications):
+            if row["kind"] == kind and row["channel"] == channel:
+                row.update(status="failed", attempts=5, last_error=error, sent_at=None)
+                return
 
     def book(
         self, service_name: str, name: str, number: str, sid: str, booked_at: datetime
@@ -262,6 +357,12 @@ async def fill_demo_data(
             "transfer_status",
             "transfer_reason",
             "dial_call_status",
+            "summary",
+            "call_reason",
+            "callback_needed",
+            "callback_reason",
+            "summary_status",
+            "summarized_at",
         ],
         builder.calls,
     )
@@ -323,6 +424,15 @@ async def fill_demo_data(
         ],
         builder.appointments,
     )
+    builder.fail_latest("message_taken", "email", FAILED_EMAIL)
+    builder.fail_latest("booking_confirmation", "sms", FAILED_SMS)
+    columns = list(builder.notifications[0]) if builder.notifications else []
+    await _copy(
+        engine,
+        "notifications",
+        columns,
+        [tuple(row[c] for c in columns) for row in builder.notifications],
+    )
     async with engine.begin() as conn:
         # Fresh statistics, so the planner picks the console's indexes right away.
         await conn.execute(text("ANALYZE"))
@@ -334,4 +444,5 @@ async def fill_demo_data(
         messages=len(builder.messages),
         appointments=len(builder.appointments),
         upcoming=upcoming,
+        notifications=len(builder.notifications),
     )

@@ -16,6 +16,8 @@ from app.business.hours import local_day_bounds
 
 MESSAGES_PAGE = 50
 APPOINTMENTS_LIMIT = 300
+# Today lists notifications that failed for good this recently (notifications_failed_idx).
+FAILED_NOTIFICATIONS_DAYS = 7
 
 _MESSAGE_COLUMNS = (
     "id, call_sid, caller_name, callback_number, message, urgency, created_at, handled_at, "
@@ -122,6 +124,33 @@ class Today:
     messages: list[RowMapping]
     appointments: list[RowMapping]
     live: list[RowMapping]
+    failed_count: int
+    failed: list[RowMapping]
+    failed_days: int = FAILED_NOTIFICATIONS_DAYS
+
+
+async def failed_notifications(
+    conn: AsyncConnection, since: datetime, limit: int = 5
+) -> tuple[int, list[RowMapping]]:
+    """How many notifications created since `since` failed for good, and the latest of them."""
+    count = (
+        await conn.execute(
+            text(
+                "SELECT count(*) FROM notifications "
+                "WHERE status = 'failed' AND created_at >= :since"
+            ),
+            {"since": since},
+        )
+    ).scalar_one()
+    rows = await conn.execute(
+        text(
+            "SELECT id, kind, channel, recipient, call_sid, last_error, created_at "
+            "FROM notifications WHERE status = 'failed' AND created_at >= :since "
+            "ORDER BY created_at DESC, id DESC LIMIT :limit"
+        ),
+        {"since": since, "limit": limit},
+    )
+    return int(count), list(rows.mappings())
 
 
 async def today(
@@ -131,7 +160,8 @@ async def today(
     live_sids: list[str],
     max_call_seconds: float,
 ) -> Today:
-    """Calls since local midnight by outcome, messages waiting, what is next, who is on now."""
+    """Calls since local midnight by outcome, messages waiting, what is next, who is on now,
+    and the notifications that failed this week."""
     start, _ = local_day_bounds(tz, now.astimezone(tz).date())
     counts = [
         (r.outcome, r.n)
@@ -162,6 +192,9 @@ async def today(
             )
         ).mappings()
     )
+    failed_count, failed = await failed_notifications(
+        conn, now - timedelta(days=FAILED_NOTIFICATIONS_DAYS)
+    )
     return Today(
         total=sum(n for _, n in counts),
         by_outcome=counts,
@@ -169,4 +202,6 @@ async def today(
         messages=await open_messages(conn, limit=5),
         appointments=await upcoming_appointments(conn, now, limit=6),
         live=live,
+        failed_count=failed_count,
+        failed=failed,
     )

@@ -29,9 +29,27 @@ OUTCOME_LABELS = {
     "no_outcome": "No outcome",
 }
 
+# Notification kinds (app/notify/plan.py) as the console names them.
+NOTIFICATION_LABELS = {
+    "message_taken": "Message",
+    "transfer_unanswered": "Missed transfer",
+    "callback_needed": "Call back",
+    "booking": "New booking",
+    "booking_confirmation": "Booking confirmation",
+}
+
 
 def outcome_label(outcome: str | None) -> str:
     return OUTCOME_LABELS.get(outcome or "no_outcome", (outcome or "").replace("_", " "))
+
+
+def notification_label(kind: str) -> str:
+    return NOTIFICATION_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def recipient(channel: str, to: str) -> str:
+    """Where a notification went: a number formatted as elsewhere in the console, or an address."""
+    return phone(to) if channel == "sms" else to
 
 
 def tel_href(number: str | None) -> str:
@@ -86,6 +104,7 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
     env.filters.update(
         local=local,
         outcome_label=outcome_label,
+        notification_label=notification_label,
         tel=tel_href,
         phone=phone,
         duration=duration,
@@ -93,4 +112,5 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
         marked=marked,
         pretty_json=pretty_json,
     )
+    env.globals["recipient"] = recipient
     return Jinja2Templates(env=env)

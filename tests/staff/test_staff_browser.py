@@ -1,8 +1,8 @@
 """The console in a real browser (Debian's headless Chromium, driven by Playwright).
 
-A member of staff signs in, finds a call by a word said in it, reads it, marks a message
-handled, cancels an appointment and signs out, with no console error on the way; a form
-posted without its CSRF token is refused. The screenshots in docs/images come from this test
+A member of staff signs in, finds a call by a word said in it, reads it and its summary, marks
+a message handled, cancels an appointment and signs out, with no console error on the way; a
+form posted without its CSRF token is refused. The screenshots in docs/images come from this test
 (`make screenshots` writes them there; otherwise they go to a temporary directory).
 """
 
@@ -151,6 +151,7 @@ async def test_a_member_of_staff_works_through_the_console(
     await page.wait_for_url("**/staff/calls/CA*")
     transcript = await page.locator("ol.transcript").inner_text()
     assert "crown" in transcript.lower() and "Receptionist" in transcript
+    assert await page.locator("#summary-text").is_visible()  # the summary, above the words
     await page.locator("li.tool summary").first.click()  # a tool call opens to its result
     assert await page.locator("li.tool pre").first.is_visible()
     await page.screenshot(path=str(shots / "staff-call.png"), full_page=True)

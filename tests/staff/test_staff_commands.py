@@ -101,7 +101,10 @@ async def test_demo_data_is_realistic_deterministic_and_adds_up(
                     "SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM transcript_turns),"
                     " (SELECT count(*) FROM call_outcomes), (SELECT count(*) FROM messages),"
                     " (SELECT count(*) FROM appointments), "
-                    "(SELECT count(*) FROM calls WHERE started_at > :now)"
+                    "(SELECT count(*) FROM calls WHERE started_at > :now), "
+                    "(SELECT count(*) FROM notifications), "
+                    "(SELECT count(*) FROM notifications WHERE status = 'failed'), "
+                    "(SELECT count(*) FROM calls WHERE summary IS NULL)"
                 ),
                 {"now": now},
             )
@@ -117,11 +120,13 @@ async def test_demo_data_is_realistic_deterministic_and_adds_up(
         summary.appointments,
     )
     assert counts[5] == 0  # nothing in the future
+    assert counts[6] == summary.notifications > 0 and counts[7] == 2  # two failed for good
+    assert counts[8] == 0  # every call has its summary
     assert 200 * 15 < summary.turns < 200 * 25 and summary.messages and summary.appointments
     with pytest.raises(DemoRefused, match="already has 200 calls"):
         await fill_demo_data(engine, PROFILE, calls=5, now=now)
     async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE calls, appointments, messages CASCADE"))
+        await conn.execute(text("TRUNCATE calls, appointments, messages, notifications CASCADE"))
     again = await fill_demo_data(engine, PROFILE, calls=200, seed=11, now=now)
     async with engine.connect() as conn:
         same_first = (

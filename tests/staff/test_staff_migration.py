@@ -1,4 +1,4 @@
-"""Migration 0004 up and down, and the console's queries use the indexes it adds."""
+"""Migrations 0004 and 0007 up and down, and the console's queries use the indexes they add."""
 
 from __future__ import annotations
 
@@ -74,3 +74,25 @@ async def test_transcript_search_can_use_the_full_text_index(engine: AsyncEngine
 async def test_a_number_suffix_can_use_the_reversed_number_index(engine: AsyncEngine) -> None:
     plan = await _plan(engine, "SELECT id FROM calls WHERE reverse(from_number) LIKE :p", p="9910%")
     assert "calls_from_number_reverse_idx" in plan
+
+
+async def test_0007_adds_the_failed_notifications_index_and_removes_it(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
+    try:
+        await upgrade(empty_db_url, "0006")
+        assert "notifications_failed_idx" not in await _indexes(engine)
+        await upgrade(empty_db_url, "0007")
+        assert "notifications_failed_idx" in await _indexes(engine)
+        await asyncio.to_thread(downgrade_sync, empty_db_url, "0006")
+        assert "notifications_failed_idx" not in await _indexes(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_todays_failed_notifications_can_use_the_partial_index(engine: AsyncEngine) -> None:
+    plan = await _plan(
+        engine,
+        "SELECT id FROM notifications WHERE status = 'failed' AND created_at >= now() "
+        "ORDER BY created_at DESC, id DESC LIMIT 5",
+    )
+    assert "notifications_failed_idx" in plan

@@ -17,6 +17,7 @@ from app.staff.calls import PAGE_SIZE
 from app.staff.demo import fill_demo_data
 
 NOW = datetime.now(UTC)
+CROWN_FAILURE = "550 5.1.1 <owner@example.com>: mailbox <unavailable>"
 TOMORROW_10 = (NOW + timedelta(days=1)).replace(hour=15, minute=0, second=0, microsecond=0)
 
 
@@ -60,6 +61,25 @@ async def _seed(console: Console) -> None:
             text(
                 "INSERT INTO call_outcomes (call_sid, outcome) VALUES ('CAcrown', 'message_taken')"
             )
+        )
+        await conn.execute(
+            text(
+                "UPDATE calls SET summary = :summary, call_reason = 'Loose crown', "
+                "callback_needed = true, callback_reason = 'Crown hurts when she chews', "
+                "summary_status = 'done', summarized_at = now() WHERE call_sid = 'CAcrown'"
+            ),
+            {"summary": "Dana's crown came loose <b>this morning</b>; she left a message."},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO notifications (idempotency_key, kind, channel, recipient, call_sid, "
+                "body, status, attempts, last_error, sent_at) VALUES "
+                "('m:CAcrown:sms', 'message_taken', 'sms', '+16175550100', 'CAcrown', 'x', "
+                "'sent', 1, NULL, now()), "
+                "('m:CAcrown:email', 'message_taken', 'email', 'owner@example.com', 'CAcrown', "
+                "'x', 'failed', 5, :error, NULL)"
+            ),
+            {"error": CROWN_FAILURE},
         )
         await conn.execute(
             text(
@@ -155,6 +175,49 @@ async def test_a_call_shows_what_was_heard_its_tools_and_its_figures(console: Co
     assert "live.js" not in page  # a finished call is not polled
 
 
+async def test_a_call_shows_its_summary_and_the_notifications_sent_about_it(
+    console: Console,
+) -> None:
+    async with signed_in(console) as http:
+        page = (await http.get("/staff/calls/CAcrown")).text
+    summary = "Dana&#39;s crown came loose &lt;b&gt;this morning&lt;/b&gt;; she left a message."
+    assert f'<p id="summary-text">{summary}</p>' in page  # escaped, as all call data
+    assert "Call back:</strong> Crown hurts when she chews" in page
+    assert page.index("summary-text") < page.index('id="transcript"')  # read before the words
+    sent, failed = re.findall(r'<li class="notification (\w+)">', page)
+    assert (sent, failed) == ("sent", "failed")
+    assert "Message by SMS to +1 617-555-0100" in page
+    assert "Message by email to owner@example.com" in page
+    assert (
+        '<span class="reason">550 5.1.1 &lt;owner@example.com&gt;: mailbox &lt;unavailable&gt;'
+        in page
+    )
+    assert "Summary pending" not in page
+
+
+async def test_a_call_just_ended_says_its_summary_is_pending_and_the_list_shows_summaries(
+    console: Console,
+) -> None:
+    async with console.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO calls (call_sid, from_number, started_at, ended_at) VALUES "
+                "('CApending', '+16175559876', now() - interval '2 minutes', now())"
+            )
+        )
+    try:
+        async with signed_in(console) as http:
+            pending = (await http.get("/staff/calls/CApending")).text
+            listed = (await http.get("/staff/calls", params={"number": "0199"})).text
+            old = (await http.get("/staff/calls", params={"number": "9876"})).text
+    finally:
+        async with console.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM calls WHERE call_sid = 'CApending'"))
+    assert "Summary pending" in pending and 'id="notifications"' not in pending
+    assert '<span class="snippet summary">Dana&#39;s crown came loose' in listed
+    assert _call_sids(old) == ["CApending"] and "snippet summary" not in old
+
+
 async def test_a_call_in_progress_shows_its_transcript_live(console: Console) -> None:
     async with signed_in(console) as http:
         page = (await http.get("/staff/calls/CAlive")).text
@@ -233,6 +296,47 @@ async def test_today_counts_calls_by_outcome_and_shows_who_is_on_the_line(
     assert "On the phone now: 1" in page and "/staff/calls/CAlive" in page
     assert re.search(r'<span class="n">\d+</span> Message taken', page)
     assert "Messages waiting:" in page and "Next appointments" in page
+
+
+async def test_today_lists_the_notifications_that_failed_this_week(console: Console) -> None:
+    async with signed_in(console) as http:
+        page = (await http.get("/staff/")).text
+    async with console.engine.connect() as conn:
+        failed = await conn.scalar(
+            text(
+                "SELECT count(*) FROM notifications WHERE status = 'failed' "
+                "AND created_at > now() - interval '7 days'"
+            )
+        )
+    assert f"Notifications that failed: {failed}</h2>" in page
+    section = page[page.index('id="failed-notifications"') :]
+    assert "Message by email to owner@example.com" in section
+    assert "mailbox &lt;unavailable&gt;" in section
+    assert 'href="/staff/calls/CAcrown">See the call</a>' in section
+
+
+async def test_today_has_no_failed_notifications_section_when_none_failed_this_week(
+    console: Console,
+) -> None:
+    async with console.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE notifications SET created_at = created_at - interval '100 days' "
+                "WHERE status = 'failed'"
+            )
+        )
+    try:
+        async with signed_in(console) as http:
+            page = (await http.get("/staff/")).text
+    finally:
+        async with console.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE notifications SET created_at = created_at + interval '100 days' "
+                    "WHERE status = 'failed'"
+                )
+            )
+    assert "Calls today" in page and "Notifications that failed" not in page
 
 
 async def test_an_unknown_call_or_appointment_is_a_friendly_404(console: Console) -> None:
