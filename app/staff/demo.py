@@ -1,4 +1,8 @@
-"""`receptionist demo-data`: thousands of realistic calls, bulk-copied into Postgres in seconds."""
+"""`receptionist demo-data`: thousands of realistic calls, bulk-copied into Postgres in seconds.
+
+It is longer than 400 lines on purpose: one generator whose rows (calls, turns, tool calls,
+messages, appointments, notifications) must agree with each other, built in one pass.
+"""
 
 from __future__ import annotations
 
