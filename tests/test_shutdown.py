@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,23 +14,10 @@ import httpx
 from tests.doubles.harness import ACCOUNT_SID, AUTH_TOKEN, until_quiet
 from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
 from tests.doubles.realtime.server import FakeRealtimeServer
-from tests.doubles.server import free_port
+from tests.doubles.server import free_port, wait_ready
 from tests.doubles.twilio_caller.caller import FakeTwilioCaller
 
 PROFILE = Path(__file__).resolve().parent / "fixtures" / "always_open.toml"
-
-
-async def _ready(http: httpx.AsyncClient, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "serve exited early"
-        try:
-            if (await http.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError("never ready")
 
 
 async def test_sigterm_drains_calls_hands_off_new_ones_and_finalises_every_row(
@@ -70,7 +56,7 @@ async def test_sigterm_drains_calls_hands_off_new_ones_and_finalises_every_row(
         )
         try:
             async with httpx.AsyncClient(base_url=base) as http:
-                await _ready(http, proc)
+                await wait_ready(http, proc)
                 polite = FakeTwilioCaller(base, AUTH_TOKEN)
                 lingering = FakeTwilioCaller(base, AUTH_TOKEN)
                 await polite.call()

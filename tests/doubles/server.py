@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -71,3 +74,17 @@ async def serve_app(
     finally:
         server.should_exit = True
         await task
+
+
+async def wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[str]) -> None:
+    """Wait until a `receptionist serve` subprocess answers /readyz 200 (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "serve exited early"
+        try:
+            if (await http.get("/readyz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError("never ready")

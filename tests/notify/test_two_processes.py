@@ -7,14 +7,13 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from app.db.engine import make_engine
 from tests.doubles.harness import ACCOUNT_SID, AUTH_TOKEN
-from tests.doubles.server import free_port
+from tests.doubles.server import free_port, wait_ready
 from tests.doubles.twilio_api import FakeTwilioAPI
 from tests.notify.support import (
     BUSINESS,
@@ -56,17 +55,8 @@ def _serve(db_url: str, data_dir: Path, port: int, twilio_base: str) -> subproce
 
 
 async def _ready(port: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "serve exited early"
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("never ready")
+        await wait_ready(http, proc)
 
 
 async def test_two_serve_processes_send_each_notification_exactly_once(
