@@ -22,6 +22,7 @@ from app.config import Settings
 from app.db.engine import ping, project_root
 from app.front import front_door_route
 from app.logging import get_logger
+from app.phone.routes import phone_routes
 from app.runtime import Runtime
 from app.staff.routes import staff_mount
 from app.twilio.callbacks import call_status, stream_ended, transfer_done, transfer_whisper
@@ -116,7 +117,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/twilio/transfer/done", transfer_done, methods=["POST"]),
         WebSocketRoute("/twilio/stream", stream_endpoint),
         front_door_route(settings, profile),
-        staff_mount(settings, profile.tz, profile.name),
+        staff_mount(settings, profile.tz, profile.name, extra=phone_routes(profile.name)),
     ]
     if business.builtin:
         routes.append(business_mount)

@@ -23,7 +23,7 @@ from app.call import actions as A
 from app.call import events as E
 from app.call.info import CallInfo
 from app.call.machine import CallMachine, MachineConfig
-from app.call.ports import CallServices, MediaStream, ToolReport
+from app.call.ports import WATCHED, CallServices, CallWatcher, MediaStream, ToolReport
 from app.call.records import CallRecords
 from app.logging import get_logger
 from app.realtime.client import ModelSession, Sink
@@ -67,6 +67,7 @@ def machine_config(services: CallServices, greeting_requested: bool = False) -> 
 class CallDriver:
     def __init__(self, services: CallServices, stream: MediaStream, info: CallInfo) -> None:
         self.services = services
+        self.watch: CallWatcher | None = None  # set by `run_call`
         self.stream = stream
         self.info = info
         self.records = CallRecords(
@@ -261,6 +262,8 @@ class CallDriver:
 
     async def _do(self, action: A.Action) -> None:
         sid = self.info.stream_sid
+        if self.watch is not None and isinstance(action, WATCHED):
+            self.watch(action)
         match action:
             case A.PlayAudio():
                 await self._send_stream(tw.media_frame(sid, action.payload))
@@ -375,9 +378,11 @@ async def run_call(
     live: dict[str, CallDriver],
     stream: MediaStream,
     info: CallInfo,
+    watch: CallWatcher | None = None,
 ) -> None:
     """Drive an authenticated stream until the call ends; `live` lists it meanwhile."""
     driver = CallDriver(services, stream, info)
+    driver.watch = watch
     driver.records.stream_started(info.stream_sid)
     live[info.call_sid] = driver
     try:

@@ -51,6 +51,7 @@ calls = Table(
     Column("transfer_requested_at", DateTime(timezone=True)),
     Column("dial_call_status", Text),
     Column("recording_disclosed", Boolean),
+    Column("channel", Text, nullable=False, server_default="phone"),  # 'phone' | 'dev_phone'
 )
 
 transcript_turns = Table(
