@@ -22,6 +22,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, WebSocket, async
 from app.lib.audio import pcm16_to_ulaw, resample_pcm16, ulaw_rms
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
 ESPEAK = shutil.which("espeak-ng")
 # As the console's browser tests: root in a container, no network, no background traffic.
 CHROMIUM_ARGS = [
@@ -42,9 +43,7 @@ CHROMIUM_ARGS = [
 
 def need_tools() -> None:
     """Skip where Chromium or espeak-ng is missing (CI installs both: .ci/run)."""
-    missing = [n for n, p in (("chromium", CHROMIUM), ("espeak-ng", ESPEAK)) if not p]
-    if not Path(CHROMIUM).exists() and "chromium" not in missing:
-        missing.append("chromium")
+    missing = [n for n, ok in (("chromium", HAVE_CHROMIUM), ("espeak-ng", ESPEAK)) if not ok]
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"missing {missing}: .ci/run installs Debian's packages")
