@@ -2,13 +2,17 @@
 
 They are `extra` routes of the staff mount, so the console's guard stands in front of each:
 a signed-in session for all, the CSRF token on every POST, session and Origin on the upgrade.
+On the stream, as on Twilio's route, the first frames must be `connected` and `start`, and the
+start must carry the single-use token issued for that call to the same signed-in person.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import jinja2
+import structlog
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -16,9 +20,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
+from app.call import events as E
+from app.call.driver import run_call
+from app.logging import get_logger
 from app.phone.desk import DevPhone, Refused
-from app.phone.stream import phone_stream
+from app.phone.stream import DevPhoneStream
 from app.staff.render import TEMPLATES as STAFF_TEMPLATES
+from app.twilio.signatures import public_base
+from app.twilio.stream import first_frames
+from app.wire import twilio as tw
+
+log = get_logger(__name__)
 
 HERE = Path(__file__).parent
 
@@ -84,6 +96,41 @@ class PhoneRoutes:
 
     async def stream(self, websocket: WebSocket) -> None:
         await phone_stream(self.phone(websocket), websocket)
+
+
+async def phone_stream(phone: DevPhone, websocket: WebSocket) -> None:
+    """WS /staff/phone/stream: one leg of a dev call, driven like a phone call's stream."""
+    runtime = phone.runtime
+    settings = runtime.settings
+    user_id: int = websocket.state.staff.user_id
+    await websocket.accept()
+    stream = DevPhoneStream(websocket)
+    try:
+        async with asyncio.timeout(10):
+            start = await first_frames(stream, settings.max_frame_bytes)
+    except (TimeoutError, tw.FrameError):
+        start = tw.POLICY_VIOLATION
+    if not isinstance(start, E.StreamStarted):
+        log.warning("dev_phone_stream_rejected", reason="no_start", code=start)
+        await stream.close(start)
+        return
+    call_sid = start.call_sid
+    token = start.parameters.get("token", "")
+    if not phone.owns(call_sid, user_id) or not runtime.tokens.redeem(call_sid, token):
+        log.warning("dev_phone_stream_rejected", reason="bad_token", user_id=user_id)
+        await stream.close(tw.POLICY_VIOLATION)
+        return
+    info = phone.stream_info(
+        call_sid, start.stream_sid, public_base(settings, websocket.headers, websocket.url)
+    )
+    phone.streams[call_sid] = stream
+    try:
+        with structlog.contextvars.bound_contextvars(call_sid=call_sid):
+            log.info("dev_phone_stream_started", resumed=info.resume is not None)
+            await run_call(phone.services, runtime.active_calls, stream, info, stream.watch)
+    finally:
+        if phone.streams.get(call_sid) is stream:
+            del phone.streams[call_sid]
 
 
 def phone_routes(business_name: str) -> list[BaseRoute]:

@@ -1,31 +1,20 @@
-"""WS /staff/phone/stream: the browser speaks Twilio Media Streams; the call driver answers.
+"""The dev phone's socket as the driver's MediaStream, and the page-only notices it carries.
 
-The staff guard has already checked the session and the Origin of the upgrade. Here, as on
-Twilio's route, the first frames must be `connected` and `start`, and the start must carry the
-single-use token issued for that call (to the same signed-in person). Besides Twilio's own
-frames the page is sent `{"event": "devphone", ...}` notices (turns, tool calls, a transfer),
-which no Twilio event is named like.
+Besides Twilio's own frames the page is sent `{"event": "devphone", ...}` notices (turns as
+heard, tool calls, a transfer), which no Twilio event is named like.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-import structlog
 from starlette.websockets import WebSocket
 
 from app.call import actions as A
-from app.call import events as E
-from app.call.driver import run_call
 from app.logging import get_logger
-from app.twilio.signatures import public_base
-from app.twilio.stream import StarletteMediaStream, first_frames
-from app.wire import twilio as tw
-
-if TYPE_CHECKING:
-    from app.phone.desk import DevPhone
+from app.twilio.stream import StarletteMediaStream
 
 log = get_logger(__name__)
 
@@ -102,38 +91,3 @@ class DevPhoneStream(StarletteMediaStream):
 
 def _notice(message: dict[str, Any]) -> str:
     return orjson.dumps({"event": NOTICE, **message}).decode()
-
-
-async def phone_stream(phone: DevPhone, websocket: WebSocket) -> None:
-    """One leg of a dev call: authenticate its start, then drive it like a phone call."""
-    runtime = phone.runtime
-    settings = runtime.settings
-    user_id: int = websocket.state.staff.user_id
-    await websocket.accept()
-    stream = DevPhoneStream(websocket)
-    try:
-        async with asyncio.timeout(10):
-            start = await first_frames(stream, settings.max_frame_bytes)
-    except (TimeoutError, tw.FrameError):
-        start = tw.POLICY_VIOLATION
-    if not isinstance(start, E.StreamStarted):
-        log.warning("dev_phone_stream_rejected", reason="no_start", code=start)
-        await stream.close(start)
-        return
-    call_sid = start.call_sid
-    token = start.parameters.get("token", "")
-    if not phone.owns(call_sid, user_id) or not runtime.tokens.redeem(call_sid, token):
-        log.warning("dev_phone_stream_rejected", reason="bad_token", user_id=user_id)
-        await stream.close(tw.POLICY_VIOLATION)
-        return
-    info = phone.stream_info(
-        call_sid, start.stream_sid, public_base(settings, websocket.headers, websocket.url)
-    )
-    phone.streams[call_sid] = stream
-    try:
-        with structlog.contextvars.bound_contextvars(call_sid=call_sid):
-            log.info("dev_phone_stream_started", resumed=info.resume is not None)
-            await run_call(phone.services, runtime.active_calls, stream, info, stream.watch)
-    finally:
-        if phone.streams.get(call_sid) is stream:
-            del phone.streams[call_sid]
