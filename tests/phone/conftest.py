@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FIGURES: dict[str, str] = {}
+from phone_figures import FIGURES
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

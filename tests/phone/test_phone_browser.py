@@ -105,6 +105,8 @@ async def call(
             back = watched.legs[1]
             await _until(lambda: back.events("out", "mark"), 10, "the agent did not come back")
             call_sid = (await page.locator("#call-link-a").inner_text()).strip()
+            await page.locator(".keypad .key[data-digit='5']").click()
+            await _until(lambda: back.events("out", "dtmf"), 5, "the keypad sent nothing")
             await page.get_by_role("button", name="Hang up").click()
             row = await service.wait_call_ended(call_sid)
             turns = await service.fetch(
@@ -271,6 +273,18 @@ def test_the_call_is_a_dev_phone_call_in_the_database_and_the_console(
     assert call.row["channel"] == "dev_phone"
     assert call.row["end_reason"] == "caller_hangup"
     assert "Dev phone call" in call.console_page and "dev phone" in call.console_page
+
+
+def test_the_keypad_sends_dtmf_and_hang_up_sends_stop_as_twilio_does(call: RecordedCall) -> None:
+    back = call.legs[1]
+    dtmf = back.events("out", "dtmf")[0][1]
+    assert dtmf["dtmf"] == {"track": "inbound_track", "digit": "5"}
+    stop = back.events("out", "stop")[0][1]
+    assert stop["stop"]["callSid"] == call.call_sid
+    numbers = [int(f["sequenceNumber"]) for _, f in back.sent if "sequenceNumber" in f]
+    assert numbers == list(range(1, len(numbers) + 1))  # Twilio numbers every frame in order
+    media = back.events("out", "media")
+    assert {f["media"]["bytes"] for _, f in media} == {160}  # 20 ms of mu-law each
 
 
 def test_the_browser_console_shows_no_errors(call: RecordedCall) -> None:

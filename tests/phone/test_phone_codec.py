@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from browser_kit import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
-from conftest import FIGURES
 from g711_reference import load, reference_decode, reference_encode, snr_db, tone, vectors
+from phone_figures import FIGURES
 from playwright.async_api import Page, async_playwright
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
