@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     staff_session_idle_minutes: int = Field(default=120, ge=1)
     transcript_retention_days: int | None = Field(default=None, ge=1)
+    # The dev phone (app/phone): a simulated transfer nobody settles ends the call after this.
+    dev_phone_ring_seconds: PositiveSeconds = 120.0
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO

@@ -24,6 +24,7 @@ from app.fleet.machines import Machines
 from app.fleet.replay import FlyReplay
 from app.front import front_door_route
 from app.logging import get_logger
+from app.phone.routes import phone_routes
 from app.runtime import Runtime
 from app.staff.routes import staff_mount
 from app.twilio.callbacks import call_status, stream_ended, transfer_done, transfer_whisper
@@ -123,7 +124,10 @@ def create_app(settings: Settings) -> Starlette:
             Route(f"{prefix}/twilio/transfer/done", transfer_done, methods=["POST"]),
             WebSocketRoute(f"{prefix}/twilio/stream", stream_endpoint),
         ]
-    routes += [front_door_route(settings, profile), staff_mount(settings, profile.tz, profile.name)]
+    routes += [
+        front_door_route(settings, profile),
+        staff_mount(settings, profile.tz, profile.name, extra=phone_routes(profile.name)),
+    ]
     if business.builtin:
         routes.append(business_mount)
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -23,8 +23,9 @@ from app.call import actions as A
 from app.call import events as E
 from app.call.info import CallInfo
 from app.call.machine import CallMachine
-from app.call.ports import CallServices, MediaStream, ToolReport
+from app.call.ports import WATCHED, CallServices, CallWatcher, MediaStream, ToolReport
 from app.call.records import CallRecords
+from app.call.resume import resumed_leg
 from app.logging import get_logger
 from app.realtime.client import ModelSession, Sink
 from app.realtime.session import history_items
@@ -33,9 +34,6 @@ from app.wire import twilio as tw
 
 log = get_logger(__name__)
 
-# Turn numbers for a resumed call whose history could not be read: after any earlier turn.
-RESUMED_SEQ_BASE = 100_000
-RESUME_HISTORY_WAIT_SECONDS = 0.5
 TOOL_CRASHED = orjson.dumps(
     {
         "ok": False,
@@ -46,19 +44,18 @@ TOOL_CRASHED = orjson.dumps(
 # A tool still running when the call ends may finish (its own timeout) and is then recorded.
 TOOL_SETTLE_MARGIN_SECONDS = 1.0
 AGENT_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration"})
-# What a cold-started session of a resumed leg is told (the callback that resumed the call has
-# already told the session it pre-opened).
-RESUMED_NOTES = {
-    "transfer_failed": "The caller is back with you: the transfer to a person was not answered. "
-    "Apologise briefly and offer to take a message so the team can call back.",
-    "line_dropped": "The line dropped for a moment and the caller is back with you. Apologise "
-    "briefly and carry on from where you were.",
-}
 
 
 class CallDriver:
-    def __init__(self, services: CallServices, stream: MediaStream, info: CallInfo) -> None:
+    def __init__(
+        self,
+        services: CallServices,
+        stream: MediaStream,
+        info: CallInfo,
+        watch: CallWatcher | None = None,
+    ) -> None:
         self.services = services
+        self.watch = watch  # shown the call's turns and tool calls (the dev phone)
         self.stream = stream
         self.info = info
         self.records = CallRecords(
@@ -85,25 +82,9 @@ class CallDriver:
         config = services.machine_config()
         extra: list[str] = []
         if self.info.resume:
-            # Back from a transfer nobody answered: carry on the same record and conversation.
-            try:
-                # Bounded: the caller is waiting for the agent and must not hear dead air.
-                async with asyncio.timeout(RESUME_HISTORY_WAIT_SECONDS):
-                    history, next_seq = await services.history.load(self.info.call_sid)
-            except Exception:  # the database is away: carry on without the history
-                log.warning("history_unavailable")
-                history, next_seq = [], RESUMED_SEQ_BASE
-            config = replace(
-                config,
-                first_seq=next_seq,
-                history=tuple(history),
-                initial_outcome=(
-                    ("transfer_failed", {"resumed": True})
-                    if self.info.resume == "transfer_failed"
-                    else None
-                ),
-            )
-            extra = history_items(history, RESUMED_NOTES.get(self.info.resume))
+            # Back from a transfer nobody answered, or from a Machine that died: same record and
+            # conversation (app/call/resume.py).
+            config, extra = await resumed_leg(config, services.history, self.info)
         prepared = services.sessions.adopt(self.info.call_sid)
         if prepared is None:
             # The webhook was handled elsewhere (another instance, or a restart): connect now.
@@ -262,6 +243,8 @@ class CallDriver:
 
     async def _do(self, action: A.Action) -> None:
         sid = self.info.stream_sid
+        if self.watch is not None and isinstance(action, WATCHED):
+            self.watch(action)
         match action:
             case A.PlayAudio():
                 await self._send_stream(tw.media_frame(sid, action.payload))
@@ -383,9 +366,10 @@ async def run_call(
     live: dict[str, CallDriver],
     stream: MediaStream,
     info: CallInfo,
+    watch: CallWatcher | None = None,
 ) -> None:
     """Drive an authenticated stream until the call ends; `live` lists it meanwhile."""
-    driver = CallDriver(services, stream, info)
+    driver = CallDriver(services, stream, info, watch)
     driver.records.stream_started(info.stream_sid)
     live[info.call_sid] = driver
     try:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.call import actions as A
 from app.call.info import CallInfo
 from app.call.machine import MachineConfig
 from app.config import Settings
@@ -53,6 +54,11 @@ TransferStarter = Callable[[CallInfo, str, str], Awaitable[tuple[bool, str]]]
 
 HangUp = Callable[[str], Awaitable[bool]]
 """Ends a call through Twilio REST by its CallSid."""
+
+CallWatcher = Callable[[A.Action], None]
+"""Sees a call's turns and tool calls as they are recorded (the dev phone shows them live);
+called on the driver's task, so it must return at once and never raise."""
+WATCHED = (A.SaveTurn, A.StartTool, A.SaveToolCall)
 
 
 @dataclass(frozen=True)

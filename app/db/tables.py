@@ -51,6 +51,8 @@ calls = Table(
     Column("transfer_requested_at", DateTime(timezone=True)),
     Column("dial_call_status", Text),
     Column("recording_disclosed", Boolean),
+    # 'phone' for a Twilio call, 'dev_phone' for a call from the browser (app/phone/).
+    Column("channel", Text, nullable=False, server_default="phone"),
     # The Fly Machine that answered the call's webhook (app/fleet/); NULL when running alone.
     Column("machine_id", Text),
     # The call's summary (app/notify/summary.py, migration 0005).

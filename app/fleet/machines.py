@@ -2,7 +2,8 @@
 
 On Fly.io every Machine has FLY_MACHINE_ID and FLY_APP_NAME in its environment. The Machine that
 answers a call's webhook puts its id in the path of every URL it hands Twilio for that call
-(`/m/<id>/twilio/...`), so any Machine can tell which one holds the call. Without
+(`/m/<id>/twilio/...`; the dev phone's page adds `?machine=<id>`), so any Machine can tell which
+one holds the call. Without
 FLY_MACHINE_ID (one process, `make run`, another host) the prefix is empty and URLs stay as
 they were.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
 
 from app.config import Settings
 from app.fleet.dns import DnsError, has_aaaa
@@ -31,10 +33,23 @@ CHECK_TTL_SECONDS = 2.0
 Lookup = Callable[[str], Awaitable[bool]]
 
 
+MACHINE_ID = re.compile(r"^[0-9a-z]{1,40}$")
+
+
 def machine_in_path(path: str) -> str | None:
     """The machine id of a call-scoped path, or None for any other path."""
     match = MACHINE_PATH.match(path)
     return match.group(1) if match else None
+
+
+def machine_of(path: str, query_string: bytes) -> str | None:
+    """The Machine a request is pinned to: `/m/<id>/...`, or `?machine=<id>` for the requests
+    of a browser page whose URLs cannot take the prefix (the dev phone, app/phone/)."""
+    in_path = machine_in_path(path)
+    if in_path is not None or b"machine=" not in query_string:
+        return in_path
+    values = parse_qs(query_string.decode("latin-1")).get("machine") or [""]
+    return values[0] if MACHINE_ID.match(values[0]) else None
 
 
 class Machines:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.fleet.machines import Machines, machine_in_path
+from app.fleet.machines import Machines, machine_of
 from app.logging import get_logger
 
 log = get_logger(__name__)
@@ -65,7 +65,8 @@ async def replay_target(machines: Machines, machine_id: str | None, scope: Scope
 
 
 class FlyReplay:
-    """ASGI middleware: call-scoped paths (`/m/<id>/...`) naming another Machine are replayed.
+    """ASGI middleware: requests pinned to another Machine (`/m/<id>/...`, `?machine=<id>`) are
+    replayed there.
 
     For a WebSocket the answer is an HTTP response to the upgrade (the ASGI
     `websocket.http.response` extension, which uvicorn implements), sent before any accept.
@@ -80,7 +81,8 @@ class FlyReplay:
             machines = self._machines(scope)
             target = None
             if machines is not None:
-                target = await replay_target(machines, machine_in_path(scope["path"]), scope)
+                machine_id = machine_of(scope["path"], scope.get("query_string") or b"")
+                target = await replay_target(machines, machine_id, scope)
             if target is not None:
                 if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
                     "extensions", {}

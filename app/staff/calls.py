@@ -108,7 +108,7 @@ async def list_calls(
         conditions.append("(c.started_at, c.id) < (:cursor_at, :cursor_id)")
         params["cursor_at"], params["cursor_id"] = cursor.started_at, cursor.id
     sql = (
-        "SELECT c.id, c.call_sid, c.started_at, c.ended_at, c.from_number, c.from_city, "
+        "SELECT c.id, c.call_sid, c.started_at, c.ended_at, c.channel, c.from_number, c.from_city, "
         "c.from_state, c.end_reason, o.outcome, c.summary, "
         f"{snippet} AS snippet "
         "FROM calls c LEFT JOIN call_outcomes o ON o.call_sid = c.call_sid "

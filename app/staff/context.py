@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
@@ -65,7 +65,7 @@ class Console:
         )
 
 
-def engine_of(request: Request) -> AsyncEngine:
+def engine_of(request: HTTPConnection) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.runtime.engine
     return engine
 

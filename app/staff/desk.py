@@ -181,7 +181,7 @@ async def today(
         (
             await conn.execute(
                 text(
-                    "SELECT call_sid, from_number, from_city, from_state, started_at FROM calls "
+                    "SELECT call_sid, channel, from_number, from_city, from_state, started_at FROM calls "
                     "WHERE call_sid = ANY(:sids) OR (ended_at IS NULL AND started_at > :since) "
                     "ORDER BY started_at DESC LIMIT 50"
                 ),

@@ -2,7 +2,8 @@
 
 Default-deny, as middleware on the whole /staff mount, so a route added later is protected
 without anyone remembering to protect it. Only the sign-in page and the static assets (a
-stylesheet, a script, an icon: nothing about calls) are open.
+stylesheet, a script, an icon: nothing about calls) are open. A WebSocket upgrade (the dev
+phone's stream) needs a session too, and must come from a page of this site.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +34,7 @@ class GuardConfig:
     session_signer: Signer
     prelogin_signer: Signer
     idle: timedelta
+    public_base: str | None = None  # PUBLIC_BASE_URL: an origin WebSockets may come from
 
 
 def route_path(scope: Scope) -> str:
@@ -40,6 +42,17 @@ def route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
+
+
+def same_origin(connection: HTTPConnection, public_base: str | None) -> bool:
+    """The upgrade comes from a page of this site. Browsers send cookies with cross-site
+    WebSocket upgrades too and no CORS applies to them, so only Origin tells a hijacking
+    page apart; a client that sends no Origin is not a browser page and is refused."""
+    origin = urlsplit(connection.headers.get("origin", "")).netloc
+    allowed = {connection.headers.get("host", "")}
+    if public_base:
+        allowed.add(urlsplit(public_base).netloc)
+    return bool(origin) and origin in allowed
 
 
 def is_public(path: str) -> bool:
@@ -82,6 +95,9 @@ class StaffGuard:
         self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -117,7 +133,19 @@ class StaffGuard:
             return
         await self.app(scope, _replay(body), send)
 
-    async def _session(self, request: Request) -> StaffSession | None:
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection = HTTPConnection(scope)
+        session = await self._session(connection)
+        if session is None or not same_origin(connection, self.config.public_base):
+            reason = "no_session" if session is None else "cross_origin"
+            log.warning("staff_websocket_refused", path=route_path(scope), reason=reason)
+            # ASGI: a close before the accept refuses the upgrade (the browser sees HTTP 403).
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        scope.setdefault("state", {})["staff"] = session
+        await self.app(scope, receive, send)
+
+    async def _session(self, request: HTTPConnection) -> StaffSession | None:
         signed = request.cookies.get(COOKIE)
         if not signed:
             return None

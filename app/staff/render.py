@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,13 @@ def phone(number: str | None) -> str:
     return f"+1 {match[1]}-{match[2]}-{match[3]}" if match else number
 
 
+def caller(call: Mapping[str, Any]) -> str:
+    """Who called, as a list shows it: the number, or "Dev phone" for a call from the browser."""
+    if call.get("channel") == "dev_phone":
+        return "Dev phone"
+    return phone(call.get("from_number"))
+
+
 def duration(value: timedelta | float | int | None) -> str:
     if value is None:
         return "–"
@@ -107,6 +115,7 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
         notification_label=notification_label,
         tel=tel_href,
         phone=phone,
+        caller=caller,
         duration=duration,
         offset=offset,
         marked=marked,

@@ -94,6 +94,7 @@ def staff_mount(
         session_signer=console.session_signer,
         prelogin_signer=console.prelogin_signer,
         idle=console.idle,
+        public_base=settings.public_base_url,
     )
     return Mount(
         "/staff",

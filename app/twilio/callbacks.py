@@ -191,16 +191,8 @@ async def transfer_whisper(hook: Webhook) -> Response:
             return _generic_whisper(hook)
         caller = row.get("from_number")
         reason, summary = row.get("transfer_reason") or "", row.get("transfer_summary") or ""
-    caller = caller or "a withheld number"
-    spoken_number = " ".join(caller) if caller.startswith("+") else caller
     log.info("transfer_whisper", call_sid=parent, caller=mask_phone(caller))
-    return twiml(
-        handoff.whisper(
-            f"Incoming call from the receptionist. The caller's number is {spoken_number}. "
-            f"They are calling about: {reason or 'they asked for a person'}. "
-            f"{summary or 'No summary was given.'} Connecting you now."
-        )
-    )
+    return twiml(handoff.whisper(handoff.whisper_text(caller, reason, summary)))
 
 
 def _dial_fallback(hook: Webhook) -> Response:

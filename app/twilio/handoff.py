@@ -78,6 +78,18 @@ def connect_stream(
     return response
 
 
+def whisper_text(caller: str | None, reason: str, summary: str) -> str:
+    """What the person who answers a transfer hears before the caller is put through (the dev
+    phone shows the same words)."""
+    caller = caller or "a withheld number"
+    spoken_number = " ".join(caller) if caller.startswith("+") else caller
+    return (
+        f"Incoming call from the receptionist. The caller's number is {spoken_number}. "
+        f"They are calling about: {reason or 'they asked for a person'}. "
+        f"{summary or 'No summary was given.'} Connecting you now."
+    )
+
+
 def whisper(summary: str) -> VoiceResponse:
     response = VoiceResponse()
     response.say(summary)

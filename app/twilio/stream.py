@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+START_WAIT_SECONDS = 10.0  # Twilio sends `connected` and `start` at once
+
 
 class StarletteMediaStream:
     """A Starlette WebSocket as the driver's `MediaStream`."""
@@ -57,7 +59,16 @@ class StarletteMediaStream:
 
 
 async def first_frames(stream: StarletteMediaStream, limit: int) -> E.StreamStarted | int:
-    """Read `connected` then `start`; anything else first is refused with a close code."""
+    """Read `connected` then `start` within START_WAIT_SECONDS; otherwise the close code."""
+    try:
+        async with asyncio.timeout(START_WAIT_SECONDS):
+            return await _connected_then_start(stream, limit)
+    except (TimeoutError, tw.FrameError):
+        return tw.POLICY_VIOLATION
+
+
+async def _connected_then_start(stream: StarletteMediaStream, limit: int) -> E.StreamStarted | int:
+    """Anything but `connected` then `start` first is refused with a close code."""
     for _ in range(3):
         text = await stream.receive()
         if text is None:
@@ -86,11 +97,7 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         log.warning("stream_rejected", reason="bad_signature")
         await stream.close(tw.POLICY_VIOLATION)
         return
-    try:
-        async with asyncio.timeout(10):
-            start = await first_frames(stream, settings.max_frame_bytes)
-    except (TimeoutError, tw.FrameError):
-        start = tw.POLICY_VIOLATION
+    start = await first_frames(stream, settings.max_frame_bytes)
     if not isinstance(start, E.StreamStarted):
         log.warning("stream_rejected", reason="no_start", code=start)
         await stream.close(start)

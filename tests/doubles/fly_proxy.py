@@ -209,7 +209,7 @@ class FlyProxyDouble:
                 return
         headers = [
             (k.encode("latin-1"), v.encode("latin-1"))
-            for k, v in response.headers.items()
+            for k, v in response.headers.multi_items()
             if k.lower() not in ("content-length", "transfer-encoding", "connection")
         ]
         await send(
@@ -233,6 +233,8 @@ class FlyProxyDouble:
         """Open the upgrade on the chosen Machine, replaying it once if told to."""
         path = scope["path"]
         machine = self._target(path)
+        if scope["query_string"]:
+            path += f"?{scope['query_string'].decode()}"
         if machine is None:
             return 503, b"no machines\n"
         hop = Hop("websocket", path, machine.id)

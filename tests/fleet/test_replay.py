@@ -19,7 +19,7 @@ from app.config import load_settings
 from app.db.engine import make_engine
 from app.db.stream_tokens import UsedTokens
 from app.fleet.dns import DnsError, count_answers, has_aaaa, parse_server, query
-from app.fleet.machines import Machines, machine_in_path
+from app.fleet.machines import Machines, machine_in_path, machine_of
 from app.twilio.tokens import StreamTokens
 from tests.doubles.fly_dns import FlyDnsDouble
 from tests.doubles.harness import CallHarness
@@ -87,6 +87,14 @@ def test_machine_ids_are_read_from_call_scoped_paths_only() -> None:
     assert machine_in_path(f"/m/{ME}/twilio/stream") == ME
     for path in ("/twilio/stream", "/m//twilio", "/m/ABC/twilio", "/m/x.y/twilio", "/mm/a/b"):
         assert machine_in_path(path) is None
+
+
+def test_a_browser_page_pins_its_requests_with_a_machine_parameter() -> None:
+    assert machine_of("/staff/phone/stream", f"machine={ME}".encode()) == ME
+    assert machine_of("/staff/phone/calls/CA1/dial", f"a=1&machine={ME}".encode()) == ME
+    assert machine_of(f"/m/{ME}/twilio/stream", b"machine=other") == ME  # the path wins
+    for wrong in (b"", b"machine=", b"machine=ABC", b"machine=a%2Fb", b"machines=abc"):
+        assert machine_of("/staff/phone/stream", wrong) is None
 
 
 def test_without_fly_machine_id_nothing_changes() -> None:

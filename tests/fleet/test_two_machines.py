@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 import pytest
+from websockets.asyncio.client import connect
 
 from app.db.embedded import EmbeddedPostgres
-from app.db.engine import upgrade
+from app.db.engine import make_engine, upgrade
+from app.staff.accounts import add_account
 from tests.conftest import create_database
 from tests.doubles.fleet import FleetOfMachines
 from tests.doubles.fly_proxy import adversarial
@@ -27,6 +30,7 @@ from tests.doubles.realtime.server import FakeRealtimeServer
 from tests.doubles.twilio_api import FakeTwilioAPI
 from tests.doubles.twilio_caller.config import CallerConfig
 from tests.doubles.twilio_caller.twiml import parse_twiml
+from tests.signin import cookie_header, csrf_of, sign_in
 
 # What opening a Realtime session costs before it can speak (TLS, session.update); the fake
 # model is otherwise instant, which would hide a cold start.
@@ -170,8 +174,6 @@ async def test_an_unanswered_transfer_comes_back_to_the_agent_on_the_machine_hol
         assert status == 200 and "Jane." in (said or "")
         status, back = await _post(caller, done, {"DialCallStatus": "no-answer"})
         assert status == 200 and back is not None
-    from tests.doubles.twilio_caller.twiml import parse_twiml
-
     again_twiml = parse_twiml(back)
     assert again_twiml.stream_url is not None and f"/m/{a}/" in again_twiml.stream_url
     async with fleet.caller(CallerConfig(call_sid=caller.call_sid, from_state="CA")) as again:
@@ -277,3 +279,63 @@ async def test_a_call_whose_machine_dies_mid_call_comes_back_to_the_agent_with_i
         said = orjson.dumps(seeded).decode()
         assert "I'd like to move my appointment." in said and "line dropped" in said
         assert fleet.events(b, "model_session_cold_start") == 0  # B pre-opened it
+
+
+async def test_a_dev_phone_call_stays_on_the_machine_that_placed_it(world: World) -> None:
+    """The page pins its stream and transfer result to the placing Machine (`?machine=`)."""
+    world.reset(_config())
+    fleet, a, b = world.fleet, world.a, world.b
+    engine = make_engine(fleet.database_url, pool_size=1)
+    try:
+        await add_account(engine, "owner@example.com", "correct horse battery")
+    finally:
+        await engine.dispose()
+    # The call is placed on A; everything else of the call lands on B first.
+    fleet.proxy.balance = lambda path, running: a if path == "/staff/phone/calls" else b
+    async with httpx.AsyncClient(base_url=fleet.url) as http:
+        assert (await sign_in(http, "owner@example.com", "correct horse battery")).is_redirect
+        csrf = csrf_of((await http.get("/staff/phone")).text)
+        placed = (await http.post("/staff/phone/calls", data={"csrf_token": csrf})).json()
+        assert placed["machine"] == a
+        pinned = f"?machine={a}"
+        async with connect(
+            f"{fleet.url.replace('http', 'ws')}/staff/phone/stream{pinned}",
+            origin=fleet.url,  # type: ignore[arg-type]
+            additional_headers=cookie_header(http),
+        ) as ws:
+            stream_sid = "MZ" + "2" * 32
+            await ws.send(orjson.dumps({"event": "connected", "protocol": "Call"}).decode())
+            start = {
+                "callSid": placed["call_sid"],
+                "streamSid": stream_sid,
+                "customParameters": {"token": placed["token"]},
+            }
+            await ws.send(
+                orjson.dumps(
+                    {
+                        "event": "start",
+                        "sequenceNumber": "1",
+                        "streamSid": stream_sid,
+                        "start": start,
+                    }
+                ).decode()
+            )
+            first = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert first["event"] == "media" and first["streamSid"] == stream_sid
+            await ws.send(orjson.dumps({"event": "stop", "streamSid": stream_sid}).decode())
+        dial = await http.post(
+            f"/staff/phone/calls/{placed['call_sid']}/dial{pinned}",
+            data={"csrf_token": csrf, "status": "no-answer"},
+        )
+        assert dial.status_code == 409  # A knows the call, and that no transfer is ringing
+    hops = [h for h in fleet.proxy.hops if h.path.startswith("/staff/phone/")]
+    assert [(h.path.split("?")[0], h.landed, h.replayed_to) for h in hops] == [
+        ("/staff/phone/calls", a, None),
+        ("/staff/phone/stream", b, a),
+        (f"/staff/phone/calls/{placed['call_sid']}/dial", b, a),
+    ]
+    assert len(world.model.sessions) == 1  # the greeting waiting on A was the one played
+    assert fleet.events(b, "model_session_cold_start") == 0
+    await asyncio.sleep(0.5)
+    row = await world.row(placed["call_sid"])
+    assert row["channel"] == "dev_phone" and row["machine_id"] == a

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from app.main import create_app
 from app.staff.accounts import add_account
 from tests.conftest import create_database
 from tests.doubles.server import serve_app
+from tests.signin import csrf_of as csrf_of
+from tests.signin import sign_in as sign_in_as
 
 EMAIL = "frontdesk@example.com"
 PASSWORD = "correct horse battery"
@@ -37,20 +38,10 @@ class Console:
         return httpx.AsyncClient(base_url=self.base, follow_redirects=False)
 
 
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match[1]
-
-
 async def sign_in(
     http: httpx.AsyncClient, email: str = EMAIL, password: str = PASSWORD
 ) -> httpx.Response:
-    form = await http.get("/staff/login")
-    return await http.post(
-        "/staff/login",
-        data={"csrf_token": csrf_of(form.text), "email": email, "password": password},
-    )
+    return await sign_in_as(http, email, password)
 
 
 @contextlib.asynccontextmanager

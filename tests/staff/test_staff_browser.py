@@ -11,52 +11,31 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from console_kit import EMAIL, PASSWORD, Console, running_console
-from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Error, Page
 from sqlalchemy import text
 
 from app.business.profile import load_profile
 from app.db.embedded import EmbeddedPostgres
 from app.db.engine import project_root
 from app.staff.demo import fill_demo_data
+from tests.chromium import launched, need
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-# Headless as root in a container, on a machine without network: no sandbox, no GPU, and no
-# background traffic (updates, sync, QUIC probes) that would only fail.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("no chromium here: apt-get install chromium chromium-driver")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
+    need("chromium")
+    async with launched() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
