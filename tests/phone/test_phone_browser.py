@@ -294,3 +294,38 @@ def test_the_keypad_sends_dtmf_and_hang_up_sends_stop_as_twilio_does(call: Recor
 
 def test_the_browser_console_shows_no_errors(call: RecordedCall) -> None:
     assert call.errors == []
+
+
+async def test_closing_the_page_while_a_transfer_rings_ends_the_call(
+    postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The page's `pagehide` beacon says the caller hung up during the ring (the server's own
+    limit, DEV_PHONE_RING_SECONDS, is far off here: only the beacon can end the call)."""
+    need_tools()
+    tmp = tmp_path_factory.mktemp("closed")
+    wav = speak_wav(tmp, "Can I speak to a person, please?", 1500, 1500)
+    config = FakeRealtimeConfig(
+        pace=0,
+        greeting=AudioReply(GREETING, 600),
+        caller_transcripts=["Can I speak to a person, please?"],
+        replies=[FunctionCallReply("transfer_to_human", {"reason": "asked", "summary": SUMMARY})],
+    )
+    async with (
+        dev_phone_service(postgres, tmp / "data", config) as service,
+        chromium(wav.path) as browser,
+    ):
+        context = await browser.new_context(permissions=["microphone"])
+        page = await context.new_page()
+        await page.goto(f"{service.base_url}/staff/phone")
+        await page.get_by_label("Email").fill(EMAIL)
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/staff/phone")
+        await page.get_by_role("button", name="Call").click()
+        await page.locator("#transfer").wait_for(state="visible", timeout=40_000)
+        call_sid = (await page.locator("#call-link-a").inner_text()).strip()
+        await page.close()
+        row = await service.wait_call_ended(call_sid)
+        await context.close()
+    assert row["transfer_status"] == "failed" and row["dial_call_status"] == "canceled"
+    assert row["end_reason"] == "caller_hangup"
