@@ -11,19 +11,17 @@ before its transaction committed sends that message again when the next sender c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.faults import root_cause
 from app.logging import get_logger
 from app.notify import outbox
 from app.notify.addresses import mask_recipient
 from app.notify.channel import Channel, Delivery
+from app.notify.poller import Poller
 from app.notify.render import render_email, render_sms
 
 log = get_logger(__name__)
@@ -48,47 +46,23 @@ class Sender:
         self._channels = channels
         self._wait = summary_wait
         self._cap = hold_cap
-        self._poll = poll
         self._max_attempts = max_attempts
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._poller = Poller("notify_sender", self.send_due, poll)
         self.sent = 0
         self.failed = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notify-sender")
+        self._poller.start()
 
     async def stop(self) -> None:
         """Stop at once: a send in flight is rolled back and its row claimed again later."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._poller.stop()
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        delay = self._poll
-        while True:
-            try:
-                handled = await self.send_due()
-                delay = self._poll
-            except Exception as exc:
-                # The database is away (or a bug): keep the loop alive, back off, try again.
-                log.warning("notify_sender_failed", error=type(root_cause(exc)).__name__)
-                handled = 0
-                delay = min(delay * 2, 10.0)
-            if handled:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+        self._poller.wake()
 
     async def send_due(self, limit: int = 20) -> int:
         """Send up to `limit` due rows, each once, one transaction each; how many were handled."""

@@ -8,18 +8,16 @@ tells the owner about this call, a `callback_needed` notification are written in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.faults import root_cause
 from app.logging import get_logger
 from app.notify import outbox
 from app.notify.plan import NotifyPlan
+from app.notify.poller import Poller
 from app.notify.summary_client import Summary, SummaryClient, SummaryError
 
 log = get_logger(__name__)
@@ -79,31 +77,14 @@ class Summarizer:
         self._client = client
         self._plan = plan
         self._on_settled = on_settled  # e.g. wake the sender: notifications were waiting
-        self._poll = poll
         self._lease = lease
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller("notify_summarizer", self.summarise_due, poll)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notify-summarizer")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        delay = self._poll
-        while True:
-            try:
-                done = await self.summarise_due()
-                delay = self._poll
-            except Exception as exc:
-                log.warning("summarizer_failed", error=type(root_cause(exc)).__name__)
-                done, delay = 0, min(delay * 2, 10.0)
-            if not done:
-                await asyncio.sleep(delay)
+        await self._poller.stop()
 
     async def summarise_due(self, limit: int = 5) -> int:
         """Summarise up to `limit` ended calls; how many were settled."""
