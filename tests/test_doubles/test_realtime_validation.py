@@ -8,42 +8,10 @@ import orjson
 import pytest
 
 from tests.doubles.realtime.validation import validate_client_event, validate_server_event
+from tests.test_doubles.realtime_peers import SESSION
 
-# The GA session.update of docs PROTOCOLS.md section 1, verbatim.
-GA_SESSION_UPDATE: dict[str, Any] = {
-    "type": "session.update",
-    "session": {
-        "type": "realtime",
-        "model": "gpt-realtime",
-        "instructions": "...",
-        "output_modalities": ["audio"],
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcmu"},
-                "transcription": {"model": "gpt-4o-mini-transcribe"},
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 500,
-                    "create_response": True,
-                    "interrupt_response": True,
-                },
-                "noise_reduction": {"type": "near_field"},
-            },
-            "output": {"format": {"type": "audio/pcmu"}, "voice": "marin"},
-        },
-        "tools": [
-            {
-                "type": "function",
-                "name": "lookup_hours",
-                "description": "...",
-                "parameters": {"type": "object", "properties": {}, "required": []},
-            }
-        ],
-        "tool_choice": "auto",
-    },
-}
+# The GA session.update of docs PROTOCOLS.md section 1 (the session the peers' tests send).
+GA_SESSION_UPDATE: dict[str, Any] = {"type": "session.update", "session": SESSION}
 
 VALID_CLIENT_EVENTS: list[dict[str, Any]] = [
     GA_SESSION_UPDATE,
