@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.business.hours import local_day_bounds
 from app.business.profile import BusinessProfile
+from app.db.writes import TOOL_KEYS, TURN_KEYS
 from app.staff.demo_script import AREA_CODES, NAMES, PLACES, Script, make_script
 
 HANDLER = "frontdesk@example.com"
@@ -373,23 +374,13 @@ async def fill_demo_data(
     await _copy(
         engine,
         "transcript_turns",
-        ["call_sid", "seq", "speaker", "text", "interrupted", "offset_ms", "created_at"],
+        [*TURN_KEYS, "created_at"],
         builder.turns,
     )
     await _copy(
         engine,
         "tool_calls",
-        [
-            "call_sid",
-            "tool_call_id",
-            "name",
-            "arguments",
-            "result",
-            "ok",
-            "duration_ms",
-            "offset_ms",
-            "created_at",
-        ],
+        [*TOOL_KEYS, "created_at"],
         builder.tools,
     )
     await _copy(
