@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -151,12 +150,7 @@ class FleetOfMachines:
     def caller(self, config: CallerConfig | None = None) -> FakeTwilioCaller:
         return FakeTwilioCaller(self.proxy.url, AUTH_TOKEN, config)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -14,7 +14,6 @@ import contextlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal, Self, get_type_hints
 
 import orjson
@@ -72,12 +71,7 @@ class FakeOpenAIText:
         self._running = await self._stack.enter_async_context(serve_app(self.app, None))
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self._release.set()
         if self._stack is not None:
             await self._stack.aclose()
