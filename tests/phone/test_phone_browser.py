@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from browser_kit import Leg, SpokenWav, WatchedPage, chromium, need_tools, speak_wav
 from phone_kit import EMAIL, PASSWORD, TRANSFER_NUMBER, dev_phone_service
+from playwright.async_api import Page
 
 from app.db.embedded import EmbeddedPostgres
 from app.lib.audio import ulaw_rms
@@ -61,6 +62,15 @@ async def _until(check: Any, within: float, what: str) -> None:
     assert check(), what
 
 
+async def _open_the_phone(page: Page, base_url: str) -> None:
+    """Open /staff/phone, signing in on the way as a person would."""
+    await page.goto(f"{base_url}/staff/phone")
+    await page.get_by_label("Email").fill(EMAIL)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/staff/phone")
+
+
 @pytest.fixture(scope="module")
 async def call(
     postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
@@ -91,11 +101,7 @@ async def call(
             context = await browser.new_context(permissions=["microphone"])
             watched = WatchedPage(await context.new_page())
             page = watched.page
-            await page.goto(f"{service.base_url}/staff/phone")
-            await page.get_by_label("Email").fill(EMAIL)
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Sign in").click()
-            await page.wait_for_url("**/staff/phone")
+            await _open_the_phone(page, service.base_url)
             await page.get_by_role("button", name="Call").click()
             await page.locator("#transfer").wait_for(state="visible", timeout=40_000)
             number = await page.locator("#transfer-number").inner_text()
@@ -316,11 +322,7 @@ async def test_closing_the_page_while_a_transfer_rings_ends_the_call(
     ):
         context = await browser.new_context(permissions=["microphone"])
         page = await context.new_page()
-        await page.goto(f"{service.base_url}/staff/phone")
-        await page.get_by_label("Email").fill(EMAIL)
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/staff/phone")
+        await _open_the_phone(page, service.base_url)
         await page.get_by_role("button", name="Call").click()
         await page.locator("#transfer").wait_for(state="visible", timeout=40_000)
         call_sid = (await page.locator("#call-link-a").inner_text()).strip()
