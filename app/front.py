@@ -16,9 +16,12 @@ from starlette.routing import Route, request_response
 from app.business.profile import BusinessProfile
 from app.config import Settings
 from app.db.engine import ping
+from app.logging import get_logger
 from app.staff.accounts import count_accounts
 from app.staff.headers import SecurityHeaders
 from app.staff.render import make_templates
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def front_door_route(settings: Settings, profile: BusinessProfile) -> Route:
         if database_ok:
             try:
                 accounts = await count_accounts(engine)
-            except Exception:  # the schema may not be migrated yet: still show the page
+            except Exception as exc:  # the schema may not be migrated yet: still show the page
+                log.warning("front_door_accounts_unknown", error=type(exc).__name__)
                 accounts = None
         checks = setup_checks(settings, profile, database_ok, accounts)
         return templates.TemplateResponse(

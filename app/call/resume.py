@@ -39,8 +39,8 @@ async def resumed_leg(
     try:
         async with asyncio.timeout(RESUME_HISTORY_WAIT_SECONDS):
             history, next_seq = await history_store.load(info.call_sid)
-    except Exception:  # the database is away: carry on without the history
-        log.warning("history_unavailable")
+    except Exception as exc:  # the database is away: carry on without the history
+        log.warning("history_unavailable", error=type(exc).__name__)
         history, next_seq = [], RESUMED_SEQ_BASE
     outcome = ("transfer_failed", {"resumed": True}) if info.resume == "transfer_failed" else None
     config = replace(config, first_seq=next_seq, history=tuple(history), initial_outcome=outcome)

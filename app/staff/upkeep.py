@@ -24,8 +24,9 @@ async def announce_first_login(engine: AsyncEngine, settings: Settings) -> bool:
     """Tell whoever started the service how to create the first login; True if there is none."""
     try:
         accounts = await count_accounts(engine)
-    except Exception:
-        return False  # no database yet: /readyz and the front door say so
+    except Exception as exc:  # no database yet: /readyz and the front door say so
+        log.warning("staff_accounts_unknown", error=type(exc).__name__)
+        return False
     if accounts:
         return False
     where = f"http://127.0.0.1:{settings.port}/staff"
