@@ -15,14 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
-from app.config import Settings
+from app.config import MACHINE_ID, Settings
 from app.fleet.dns import DnsError, has_aaaa
 from app.logging import get_logger
 
 log = get_logger(__name__)
 
 # `/m/<machine id>/...`: the call-scoped form of a route. The id is what Settings accepts.
-MACHINE_PATH = re.compile(r"^/m/([0-9a-z]{1,40})(/.*)$")
+MACHINE_PATH = re.compile(rf"^/m/({MACHINE_ID.pattern})(/.*)$")
 # Fly's DNS answers in well under a millisecond on a Machine; a slow answer is treated as "gone"
 # (the request is then served here, which is always safe) rather than delaying a call.
 DNS_TIMEOUT_SECONDS = 0.5
@@ -31,9 +31,6 @@ DNS_TIMEOUT_SECONDS = 0.5
 CHECK_TTL_SECONDS = 2.0
 
 Lookup = Callable[[str], Awaitable[bool]]
-
-
-MACHINE_ID = re.compile(r"^[0-9a-z]{1,40}$")
 
 
 def machine_in_path(path: str) -> str | None:
@@ -49,7 +46,7 @@ def machine_of(path: str, query_string: bytes) -> str | None:
     if in_path is not None or b"machine=" not in query_string:
         return in_path
     values = parse_qs(query_string.decode("latin-1")).get("machine") or [""]
-    return values[0] if MACHINE_ID.match(values[0]) else None
+    return values[0] if MACHINE_ID.fullmatch(values[0]) else None
 
 
 class Machines:
