@@ -27,6 +27,12 @@ class RecordingDisclosure(StrEnum):
     NEVER = "never"
 
 
+class CalendarProvider(StrEnum):
+    GOOGLE = "google"
+    CALCOM = "calcom"
+    CALDAV = "caldav"
+
+
 class ConfigError(Exception):
     """A setting has a value we cannot run with; the message is one line naming the variable."""
 
@@ -104,6 +110,17 @@ class Settings(BaseSettings):
     notify_email_to: CommaList = ()
     notify_on: CommaList = ("message", "transfer_unanswered", "callback")
     booking_sms: bool = False
+    # The business's own calendar (app/calendar, docs/calendars.md); linked from /staff/calendar.
+    calendar_timeout_seconds: float = Field(default=2.0, gt=0, le=10)
+    # Free/busy read from the calendar is reused for at most this long (per day asked).
+    calendar_cache_seconds: float = Field(default=30.0, ge=0, le=30)
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = Field(default=None, validate_default=True)
+    google_oauth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_calendar_api_base: str = "https://www.googleapis.com/calendar/v3"
+    calcom_api_base: str = "https://api.cal.com"
+    calendar: CalendarProvider | None = None  # last: its check reads the settings above
 
     @field_validator("public_base_url")
     @classmethod
@@ -208,6 +225,40 @@ class Settings(BaseSettings):
             raise ValueError("needs TWILIO_PHONE_NUMBER, the number SMS are sent from")
         return value
 
+    @field_validator(
+        "google_oauth_url", "google_token_url", "google_calendar_api_base", "calcom_api_base"
+    )
+    @classmethod
+    def _calendar_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(
+        cls, value: CalendarProvider | None, info: ValidationInfo
+    ) -> CalendarProvider | None:
+        if value is not None and info.data.get("business_api_base"):
+            raise ValueError(
+                "links a calendar to the built-in backend; with BUSINESS_API_BASE your own "
+                "backend answers availability and bookings (unset one of the two)"
+            )
+        if value is CalendarProvider.GOOGLE and not info.data.get("google_client_id"):
+            raise ValueError(
+                "google needs GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, the OAuth client the "
+                "consent screen belongs to (docs/calendars.md)"
+            )
+        return value
+
+    @field_validator("google_client_secret")
+    @classmethod
+    def _google_pair(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if (value is None) != (info.data.get("google_client_id") is None):
+            raise ValueError("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET go together: set both")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -222,6 +273,8 @@ class Settings(BaseSettings):
         "business_api_token",
         "secret_key",
         "transcript_retention_days",
+        "calendar",
+        "google_client_secret",
         mode="before",
     )
     @classmethod
@@ -239,6 +292,7 @@ class Settings(BaseSettings):
         "human_transfer_number",
         "fly_machine_id",
         "fly_app_name",
+        "google_client_id",
         mode="before",
     )
     @classmethod

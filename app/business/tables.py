@@ -37,6 +37,8 @@ appointments = Table(
     Column("idempotency_key", Text, unique=True),
     Column("call_sid", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The booking's uid where a calendar that is the authority holds it (Cal.com; 0009).
+    Column("external_uid", Text),
     CheckConstraint("ends_at > starts_at", name="appointments_time_order_check"),
     CheckConstraint("slot >= 0", name="appointments_slot_check"),
     CheckConstraint("status IN ('booked', 'cancelled')", name="appointments_status_check"),
