@@ -67,7 +67,8 @@ class BookingEvent:
 
 def event_id_for(appointment_id: str) -> str:
     """'apt_0123abcd' -> 'rcp0123abcd': only characters every provider accepts in an id."""
-    digits = "".join(c for c in appointment_id.lower() if c in "0123456789abcdef")
+    tail = appointment_id.split("_", 1)[-1]
+    digits = "".join(c for c in tail.lower() if c in "0123456789abcdef")
     return f"{EVENT_PREFIX}{digits}"
 
 
