@@ -153,7 +153,9 @@ def _vtimezone(tz: ZoneInfo, around: date) -> icalendar.Timezone:
     zone = icalendar.Timezone.from_tzid(
         tz.key, first_date=around - timedelta(days=366), last_date=around + timedelta(days=366)
     )
-    changes = [c for c in zone.subcomponents if c["TZOFFSETFROM"].td != c["TZOFFSETTO"].td]
+    changes = [
+        c for c in zone.subcomponents if c.decoded("TZOFFSETFROM") != c.decoded("TZOFFSETTO")
+    ]
     if changes:  # a zone without DST keeps its single observance
         zone.subcomponents = changes
     return zone
