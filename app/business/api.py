@@ -8,15 +8,13 @@ here, so two callers racing for the last unit of a slot get one 201 and one 409.
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
@@ -27,11 +25,22 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.business.calendar_view import CalendarView
 from app.business.hours import Booked, free_slots, local_day_bounds, unbookable_reason
+from app.business.http import (
+    BearerAuth,
+    BookingRequest,
+    calendar_error,
+    error_response,
+    json_response,
+    validation_message,
+)
 from app.business.profile import BusinessProfile, Service
 from app.business.tables import appointments
+from app.calendar import outbox as calendar_outbox
+from app.calendar.errors import CalendarUnavailable, SlotTaken
+from app.calendar.ports import RemoteBooking
 from app.logging import get_logger
 
 __all__ = ["business_app"]
@@ -43,66 +52,24 @@ _MAX_BODY = 16 * 1024
 _MAX_KEY = 200
 _ALTERNATIVES = 3
 _ALTERNATIVE_DAYS = 14  # how many days after the requested one may offer alternatives
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status, headers, media_type="application/json")
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> Response:
-    return _json({"error": {"code": code, "message": message}, **extra}, status)
-
-
-class _BearerAuth:
-    """Every route needs `Authorization: Bearer <token>` (compared in constant time)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        supplied = b""
-        for name, value in scope.get("headers") or ():
-            if name == b"authorization":
-                supplied = value
-        if hmac.compare_digest(supplied, self.expected):
-            await self.app(scope, receive, send)
-            return
-        response = _error(401, "unauthorized", "a valid bearer token is required")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        await response(scope, receive, send)
-
-
-class _BookingRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    service: str = Field(min_length=1, max_length=80)
-    start: Annotated[AwareDatetime, Strict()]
-    customer_name: str = Field(min_length=1, max_length=100)
-    customer_phone: str | None = Field(default=None, max_length=40)
-    notes: str | None = Field(default=None, max_length=1000)
-    call_sid: str | None = Field(default=None, max_length=64)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False)[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+_MIRROR_SPARE_UNITS = 50
 
 
 class _Backend:
     def __init__(
-        self, profile: BusinessProfile, engine: AsyncEngine, clock: Callable[[], datetime]
+        self,
+        profile: BusinessProfile,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime],
+        calendar: CalendarView | None,
+        on_booking: Callable[[], None],
     ) -> None:
         self.profile = profile
         self.engine = engine
         self.clock = clock
         self.tz = profile.tz
+        self.calendar = calendar
+        self.on_booking = on_booking  # wakes the calendar writer
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -116,8 +83,19 @@ class _Backend:
         service = self.profile.service(name)
         if service is None:
             known = ", ".join(s.name for s in self.profile.services)
-            return _error(422, "unknown_service", f"unknown service {name!r}; services: {known}")
+            return error_response(
+                422, "unknown_service", f"unknown service {name!r}; services: {known}"
+            )
         return service
+
+    async def _taken(
+        self, service: Service, start: datetime, end: datetime, *, fresh: bool = False
+    ) -> list[Booked]:
+        """Our own bookings of `service` and, with a linked calendar, its busy time."""
+        booked = await self._booked(service, start, end)
+        if self.calendar is not None:
+            booked += await self.calendar.blocked(service, start, end, fresh=fresh)
+        return booked
 
     async def _booked(self, service: Service, start: datetime, end: datetime) -> list[Booked]:
         t = appointments.c
@@ -154,7 +132,13 @@ class _Backend:
         days = min(_ALTERNATIVE_DAYS, self.profile.booking.max_days_ahead)
         window_start = local_day_bounds(self.tz, first)[0]
         window_end = local_day_bounds(self.tz, first + timedelta(days=days))[1]
-        booked = await self._booked(service, window_start, window_end)
+        if self.calendar is not None and self.calendar.authority:
+            nearest = await self.calendar.nearest(service, wanted, days)
+            return [self._slot_json(s, e) for s, e in nearest]
+        try:
+            booked = await self._taken(service, window_start, window_end)
+        except CalendarUnavailable:
+            return []  # no alternatives rather than ones nobody checked
         found: list[tuple[datetime, datetime]] = []
         for offset in range(days + 1):
             day_slots = free_slots(
@@ -172,7 +156,7 @@ class _Backend:
     async def hours(self, request: Request) -> Response:
         today = self.clock().astimezone(self.tz).date()
         closures = [c.as_json() for c in self.profile.closures if c.last >= today][:50]
-        return _json(
+        return json_response(
             {
                 "timezone": self.profile.timezone,
                 "weekly": self.profile.hours.as_json(),
@@ -184,22 +168,33 @@ class _Backend:
         raw_date = request.query_params.get("date", "")
         raw_service = request.query_params.get("service", "")
         if not raw_service.strip():
-            return _error(422, "missing_service", "the 'service' query parameter is required")
+            return error_response(
+                422, "missing_service", "the 'service' query parameter is required"
+            )
         try:
             if not _DATE.fullmatch(raw_date):
                 raise ValueError
             day = date.fromisoformat(raw_date)
         except ValueError:
-            return _error(422, "invalid_date", "'date' must be a calendar date as YYYY-MM-DD")
+            return error_response(
+                422, "invalid_date", "'date' must be a calendar date as YYYY-MM-DD"
+            )
         service = self._service(raw_service)
         if isinstance(service, Response):
             return service
         now = self.clock()
         start, end = local_day_bounds(self.tz, day)
-        booked = await self._booked(service, start, end)
-        slots = free_slots(self.profile, service, day, booked, now)
+        try:
+            if self.calendar is not None and self.calendar.authority:
+                slots = [s for s in await self.calendar.slots(service, day) if s[0] > now]
+            else:
+                slots = free_slots(
+                    self.profile, service, day, await self._taken(service, start, end), now
+                )
+        except CalendarUnavailable as exc:
+            return calendar_error(exc)
         closure = self.profile.closure_on(day)
-        return _json(
+        return json_response(
             {
                 "date": day.isoformat(),
                 "service": service.name,
@@ -213,22 +208,22 @@ class _Backend:
     async def book(self, request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return _error(422, "wrong_content_type", "send the booking as application/json")
+            return error_response(422, "wrong_content_type", "send the booking as application/json")
         key = request.headers.get("idempotency-key")
         if key is not None and not 0 < len(key) <= _MAX_KEY:
-            return _error(422, "invalid_idempotency_key", f"1 to {_MAX_KEY} characters")
+            return error_response(422, "invalid_idempotency_key", f"1 to {_MAX_KEY} characters")
         declared = request.headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > _MAX_BODY:
-            return _error(422, "too_large", f"the body must be under {_MAX_BODY} bytes")
+            return error_response(422, "too_large", f"the body must be under {_MAX_BODY} bytes")
         body = await request.body()
         if len(body) > _MAX_BODY:
-            return _error(422, "too_large", f"the body must be under {_MAX_BODY} bytes")
+            return error_response(422, "too_large", f"the body must be under {_MAX_BODY} bytes")
         try:
-            req = _BookingRequest.model_validate_json(body)
+            req = BookingRequest.model_validate_json(body)
         except ValidationError as exc:
             if exc.errors()[0]["type"] == "json_invalid":
-                return _error(422, "invalid_json", "the body is not valid JSON")
-            return _error(422, "invalid_request", _validation_message(exc))
+                return error_response(422, "invalid_json", "the body is not valid JSON")
+            return error_response(422, "invalid_request", validation_message(exc))
         if key is not None:
             existing = await self._by_key(key)
             if existing is not None:
@@ -239,49 +234,97 @@ class _Backend:
         now = self.clock()
         problem = unbookable_reason(self.profile, service, req.start, now)
         if problem is not None:
-            return _error(422, *problem)
+            return error_response(422, *problem)
         start = req.start.astimezone(UTC)
         end = start + timedelta(minutes=service.duration_minutes)
+        if self.calendar is not None:
+            try:
+                if self.calendar.authority:
+                    return await self._book_at_authority(req, service, key, now)
+                # Taken in the calendar since the caller heard it: as taken as a booking of ours.
+                if await self.calendar.blocked(service, start, end, fresh=True):
+                    return await self._slot_taken(service, start, now)
+            except CalendarUnavailable as exc:
+                return calendar_error(exc)
         for unit in range(service.capacity):
             row = await self._insert(req, service, start, end, unit, key)
             if row is not None:
                 log.info("appointment_booked", appointment_id=row["id"], service=service.name)
-                return _json(self._appointment_json(row), 201)
+                return json_response(self._appointment_json(row), 201)
             if key is not None:
                 # The key's unique constraint may be what refused us: a concurrent replay.
                 existing = await self._by_key(key)
                 if existing is not None:
                     return self._replay(existing, req)
+        return await self._slot_taken(service, start, now)
+
+    async def _slot_taken(self, service: Service, start: datetime, now: datetime) -> Response:
         alternatives = await self._alternatives(service, start, now)
-        return _error(
+        return error_response(
             409,
             "slot_taken",
             "that time is no longer available",
             alternatives=alternatives,
         )
 
-    def _replay(self, existing: RowMapping, req: _BookingRequest) -> Response:
+    async def _book_at_authority(
+        self, req: BookingRequest, service: Service, key: str | None, now: datetime
+    ) -> Response:
+        """Cal.com books it; Postgres mirrors what Cal.com accepted, on any unit it fits."""
+        assert self.calendar is not None
+        try:
+            remote = await self.calendar.book(
+                service, req.start, req.customer_name, req.customer_phone, req.notes, req.call_sid
+            )
+        except SlotTaken:
+            return await self._slot_taken(service, req.start.astimezone(UTC), now)
+        try:
+            row = await self._mirror(req, service, remote, key)
+        except Exception:
+            log.exception("calendar_mirror_failed", service=service.name)
+            await self.calendar.undo(remote.uid)
+            raise
+        log.info("appointment_booked", appointment_id=row["id"], service=service.name)
+        return json_response(self._appointment_json(row), 201)
+
+    async def _mirror(
+        self, req: BookingRequest, service: Service, remote: RemoteBooking, key: str | None
+    ) -> RowMapping:
+        # Cal.com's own rules decided: a unit past the profile's capacity holds what it took.
+        for unit in range(service.capacity + _MIRROR_SPARE_UNITS):
+            row = await self._insert(
+                req, service, remote.start, remote.end, unit, key, external_uid=remote.uid
+            )
+            if row is not None:
+                return row
+        raise RuntimeError("no unit left to mirror the Cal.com booking")
+
+    def _replay(self, existing: RowMapping, req: BookingRequest) -> Response:
         same = (
             self.profile.service(req.service) is not None
             and existing["service"].casefold() == req.service.strip().casefold()
             and existing["starts_at"] == req.start
         )
         if not same:
-            return _error(
+            return error_response(
                 422,
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used for a different booking",
             )
-        return _json(self._appointment_json(existing), 200, {"Idempotent-Replayed": "true"})
+        return json_response(
+            self._appointment_json(existing), 200, {"Idempotent-Replayed": "true"}
+        )
 
     async def _insert(
         self,
-        req: _BookingRequest,
+        req: BookingRequest,
         service: Service,
         start: datetime,
         end: datetime,
         unit: int,
         key: str | None,
+        *,
+        external_uid: str | None = None,
     ) -> RowMapping | None:
         # ON CONFLICT DO NOTHING without a target covers the exclusion constraint and the
         # idempotency key alike: a refused insert returns no row instead of raising.
@@ -299,18 +342,26 @@ class _Backend:
                 status="booked",
                 idempotency_key=key,
                 call_sid=req.call_sid,
+                external_uid=external_uid,
             )
             .on_conflict_do_nothing()
             .returning(*appointments.c)
         )
         async with self.engine.begin() as conn:
-            return (await conn.execute(statement)).mappings().first()
+            row = (await conn.execute(statement)).mappings().first()
+            if row is not None and self.calendar is not None and not self.calendar.authority:
+                # The event is written after the commit, by the calendar writer: a booking
+                # never waits for the calendar and never fails because of it.
+                await calendar_outbox.add(conn, row["id"], "create", self.calendar.provider)
+        if row is not None and self.calendar is not None:
+            self.on_booking()
+        return row
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_failure(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return _error(exc.status_code, code, str(exc.detail))
+    return error_response(exc.status_code, code, str(exc.detail))
 
 
 def business_app(
@@ -318,17 +369,21 @@ def business_app(
     engine: AsyncEngine,
     token: str,
     clock: Callable[[], datetime] | None = None,
+    calendar: CalendarView | None = None,
+    on_booking: Callable[[], None] = lambda: None,
 ) -> Starlette:
-    """The contract's routes (/hours, /availability, /appointments) behind a bearer token."""
+    """The contract's routes (/hours, /availability, /appointments) behind a bearer token;
+    with `calendar`, the business's linked calendar is read and written (calendar_view.py)."""
     if not token:
         raise ValueError("the built-in business API needs a non-empty token")
-    backend = _Backend(profile, engine, clock or (lambda: datetime.now(UTC)))
+    now = clock or (lambda: datetime.now(UTC))
+    backend = _Backend(profile, engine, now, calendar, on_booking)
     return Starlette(
         routes=[
             Route("/hours", backend.hours, methods=["GET"]),
             Route("/availability", backend.availability, methods=["GET"]),
             Route("/appointments", backend.book, methods=["POST"]),
         ],
-        middleware=[Middleware(_BearerAuth, token=token)],
-        exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(BearerAuth, token=token)],
+        exception_handlers={HTTPException: _http_failure},
     )

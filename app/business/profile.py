@@ -142,6 +142,8 @@ class Service(_Model):
     duration_minutes: int = Field(ge=5, le=480)
     capacity: int = Field(default=1, ge=1, le=50)
     description: str = Field(default="", max_length=300)
+    # With CALENDAR=calcom: the Cal.com event type this service is booked as (docs/calendars.md).
+    calcom_event_type_id: int | None = Field(default=None, ge=1)
 
 
 class BookingRules(_Model):

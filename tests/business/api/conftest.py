@@ -25,7 +25,7 @@ async def shared_engine(postgres: EmbeddedPostgres) -> AsyncIterator[AsyncEngine
 async def engine(shared_engine: AsyncEngine) -> AsyncEngine:
     """The shared database, emptied of appointments before each test."""
     async with shared_engine.begin() as conn:
-        await conn.execute(text("TRUNCATE appointments"))
+        await conn.execute(text("TRUNCATE appointments CASCADE"))
     return shared_engine
 
 
