@@ -13,10 +13,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.business.backend import BusinessBackend
 from app.business.messages import write_message_op
 from app.business.profile import render_profile_for_prompt
+from app.calendar.alerts import notify_owner
+from app.calendar.links import LinkStore
+from app.calendar.sealing import Sealer
+from app.calendar.service import BusinessCalendar
+from app.calendar.writer import CalendarWriter
 from app.call.ports import CallServices
 from app.config import Settings
 from app.db.embedded import EmbeddedPostgres
@@ -29,11 +35,13 @@ from app.fleet.machines import Machines
 from app.functions.registry import session_tools
 from app.functions.runner import ToolRunner
 from app.logging import get_logger
+from app.notify.plan import NotifyPlan
 from app.notify.service import Notifier, writer_handlers
 from app.realtime.client import PreparedSessions
 from app.realtime.session import load_template
 from app.realtime.sessions import BusinessPrompt, ModelSessions
 from app.runtime import Runtime
+from app.staff.secret import secret_key
 from app.staff.upkeep import Upkeep
 from app.twilio.rest import TwilioCalls
 from app.twilio.tokens import StreamTokens
@@ -81,6 +89,31 @@ def build_sessions(settings: Settings, business: BusinessBackend) -> ModelSessio
 
 
 @contextlib.asynccontextmanager
+async def business_calendar(
+    settings: Settings, engine: AsyncEngine, business: BusinessBackend
+) -> AsyncIterator[tuple[BusinessCalendar, CalendarWriter] | None]:
+    """The linked calendar and its writer task, when CALENDAR is set."""
+    if settings.calendar is None:
+        yield None
+        return
+    profile = business.profile
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.calendar_timeout_seconds), trust_env=False
+    )
+    plan = NotifyPlan.from_settings(settings, profile.name, profile.address)
+    links = LinkStore(engine, Sealer(secret_key(settings)))
+    calendar = BusinessCalendar(settings, links, profile.tz, http, notify_owner(plan))
+    writer = CalendarWriter(engine, calendar, settings.public_base_url)
+    writer.start()
+    try:
+        yield calendar, writer
+    finally:
+        await writer.stop()
+        await calendar.aclose()
+        await http.aclose()
+
+
+@contextlib.asynccontextmanager
 async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterator[Runtime]:
     """The whole runtime for one process; everything it opened is closed on the way out."""
     async with contextlib.AsyncExitStack() as stack:
@@ -109,6 +142,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         await upkeep.start()
         stack.push_async_callback(upkeep.stop)
         transfers = Transfers(settings, twilio, store)
+        linked = await stack.enter_async_context(business_calendar(settings, engine, business))
         services = CallServices(
             settings=settings,
             store=store,
@@ -133,4 +167,6 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             transfers=transfers,
             business=business,
             services=services,
+            calendar=linked[0] if linked else None,
+            calendar_writer=linked[1] if linked else None,
         )

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app import compose
 from app.business.api import business_app
 from app.business.backend import BusinessBackend
+from app.business.calendar_view import CalendarView
 from app.business.profile import load_profile
 from app.config import Settings
 from app.db.engine import ping, project_root
@@ -90,7 +91,17 @@ def create_app(settings: Settings) -> Starlette:
         async with compose.runtime(settings, business) as runtime:
             # The built-in backend's route exists from the start (503 until now): it needs the
             # database, which exists only once the lifespan runs.
-            business_mount.app = business_app(business.profile, runtime.engine, business.token)
+            view = None
+            if runtime.calendar is not None:
+                view = CalendarView(runtime.calendar, business.profile, runtime.engine)
+            writer = runtime.calendar_writer
+            business_mount.app = business_app(
+                business.profile,
+                runtime.engine,
+                business.token,
+                calendar=view,
+                on_booking=writer.wake if writer is not None else lambda: None,
+            )
             app.state.runtime = runtime
             # Everything loaded so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise pause the event loop (and the audio).

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.business.backend import BusinessBackend
+from app.calendar.service import BusinessCalendar
+from app.calendar.writer import CalendarWriter
 from app.call.driver import CallDriver
 from app.call.ports import CallServices
 from app.config import Settings
@@ -37,6 +39,9 @@ class Runtime:
     transfers: Transfers
     business: BusinessBackend
     services: CallServices
+    # The business's linked calendar and its event writer (None: CALENDAR is not set).
+    calendar: BusinessCalendar | None = None
+    calendar_writer: CalendarWriter | None = None
     active_calls: dict[str, CallDriver] = field(default_factory=dict)
     draining: bool = False
 

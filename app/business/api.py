@@ -311,9 +311,7 @@ class _Backend:
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used for a different booking",
             )
-        return json_response(
-            self._appointment_json(existing), 200, {"Idempotent-Replayed": "true"}
-        )
+        return json_response(self._appointment_json(existing), 200, {"Idempotent-Replayed": "true"})
 
     async def _insert(
         self,

@@ -94,15 +94,6 @@ class CalDavCalendar:
         found = await self._run("a free/busy query", read)
         return [(max(s, start), min(e, end)) for s, e in found if s < end and e > start]
 
-    async def discover(self) -> str:
-        """The calendar's display name, proving the URL and credentials work (a PROPFIND)."""
-
-        def read() -> str:
-            name = self._calendar.get_display_name()
-            return str(name) if name else self._url
-
-        return await self._run("a request for the calendar", read)
-
     # -- writing ---------------------------------------------------------------------------
 
     async def write_event(self, event: BookingEvent) -> str:
@@ -291,3 +282,37 @@ def _unavailable(what: str, exc: BaseException) -> CalendarUnavailable:
             "bad_response", f"the CalDAV server's answer to {what} is unreadable"
         )
     return CalendarUnavailable("unreachable", f"the CalDAV server cannot be reached ({name})")
+
+
+def _holds_events(calendar: Calendar) -> bool:
+    components: Any = calendar.get_supported_components()
+    return "VEVENT" in components
+
+
+async def find_calendar(url: str, username: str, password: str, timeout: float) -> tuple[str, str]:
+    """(calendar URL, display name) for what the owner typed: a calendar's own URL, or their
+    server's address (then the first calendar that holds events). Raises CalendarUnavailable."""
+    wanted = url if url.endswith("/") else url + "/"
+
+    def discover() -> tuple[str, str]:
+        with DAVClient(
+            url=wanted, username=username, password=password, timeout=max(1, round(timeout))
+        ) as client:
+            calendars = client.get_principal().get_calendars()
+            assert isinstance(calendars, list)  # a sync client answers at once
+            if not calendars:
+                raise CalendarUnavailable("rejected", "no calendar was found at that address")
+            chosen = next((c for c in calendars if str(c.url) == wanted), None)
+            if chosen is None:
+                chosen = next((c for c in calendars if _holds_events(c)), calendars[0])
+            return str(chosen.url), str(chosen.get_display_name() or chosen.url)
+
+    try:
+        async with asyncio.timeout(timeout * 3):  # a few PROPFINDs
+            return await asyncio.to_thread(discover)
+    except TimeoutError:
+        raise CalendarUnavailable("slow", "the CalDAV server did not answer in time") from None
+    except CalendarUnavailable:
+        raise
+    except Exception as exc:
+        raise _unavailable("a request for your calendars", exc) from exc

@@ -97,3 +97,34 @@ async def settle_unwritten_create(conn: AsyncConnection, appointment_id: str) ->
         .returning(calendar_events.c.id)
     )
     return result.first() is not None
+
+
+async def queue_cancel(
+    conn: AsyncConnection, appointment_id: str, provider: str, external_uid: str | None
+) -> None:
+    """A cancelled booking leaves the calendar: Cal.com cancels its booking; an event written
+    to Google or CalDAV is deleted (one never written is simply not written)."""
+    if provider == "calcom":
+        if external_uid:
+            await add(conn, appointment_id, "cancel", provider)
+        return
+    if not await settle_unwritten_create(conn, appointment_id):
+        await add(conn, appointment_id, "delete", provider)
+
+
+PROBLEMS = text(
+    """
+    SELECT e.id, e.action, e.status, e.attempts, e.last_error, e.created_at, e.next_attempt_at,
+           a.id AS appointment_id, a.service, a.starts_at, a.customer_name, a.call_sid
+    FROM calendar_events e
+    JOIN appointments a ON a.id = e.appointment_id
+    WHERE e.status = 'failed' OR (e.status = 'pending' AND e.last_error IS NOT NULL)
+    ORDER BY e.created_at DESC
+    LIMIT :limit
+    """
+)
+
+
+async def problems(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
+    """Writes that failed for good, then those still being retried, with their reason."""
+    return list((await conn.execute(PROBLEMS, {"limit": limit})).mappings())

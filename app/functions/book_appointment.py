@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, StrictBool, TypeAdapter, ValidationError, field_validator
 
 from app.functions.base import Tool, ToolArguments, ToolContext, ToolResult, failure
-from app.functions.business_client import BusinessError, Slot
+from app.functions.business_client import CALENDAR_UNAVAILABLE, CANT_SEE_DIARY, BusinessError, Slot
 from app.functions.speech import clean_phone, relative_when
 
 _SLOTS = TypeAdapter(list[Slot])
@@ -88,6 +88,8 @@ class BookAppointment(Tool[BookAppointmentArgs]):
             if err.kind == "http" and err.status == 422:
                 say = f"The booking system refused it: {err.message or 'invalid details'}."
                 return failure(ctx, err.code or "rejected", say[:300], tool=self.name)
+            if err.code == CALENDAR_UNAVAILABLE:  # nothing was booked: never book blind
+                return failure(ctx, CALENDAR_UNAVAILABLE, CANT_SEE_DIARY, tool=self.name)
             raise
         today = ctx.now().astimezone(booked.start.tzinfo).date()
         when = relative_when(booked.start, today)

@@ -1,7 +1,7 @@
 """The HTTP client of the business API contract (docs/business-api.md), for every backend.
 
 One shared `httpx.AsyncClient` (see `make_http_client`) serves all calls. GETs are retried once
-on a broken connection or a 5xx; a booking is never retried: the model's call id travels as the
+on a broken connection or a 5xx without Retry-After; a booking is never retried: the model's call id travels as the
 `Idempotency-Key`, so only a replay of the same tool call could safely repeat it. Every failure
 is a `BusinessError` of one of four kinds, which the tools turn into words for the caller.
 """
@@ -22,6 +22,8 @@ from app.business.profile import Closure, WeeklyHours
 from app.logging import get_logger
 
 __all__ = [
+    "CALENDAR_UNAVAILABLE",
+    "CANT_SEE_DIARY",
     "Appointment",
     "Availability",
     "BusinessClient",
@@ -38,6 +40,15 @@ M = TypeVar("M", bound=BaseModel)
 log = get_logger(__name__)
 
 _BODY_LIMIT = 2000  # characters of an error body kept for logs and the tools
+
+# The business's calendar could not be read (the built-in backend's 503): nothing was offered
+# or booked, and the agent offers a message instead.
+CALENDAR_UNAVAILABLE = "calendar_unavailable"
+CANT_SEE_DIARY = (
+    "The diary can't be checked right now, so no time can be offered or booked. Say: "
+    "\"I'm sorry, I can't see the diary right now. May I take a message so someone calls you "
+    'back to book?"'
+)
 
 
 class BusinessError(Exception):
@@ -222,7 +233,10 @@ class BusinessClient:
                 if last:
                     raise BusinessError("unreachable") from None
             else:
-                if response.status_code < 500 or last:
+                # A 5xx with Retry-After says asking again now is pointless (RFC 9110 10.2.3):
+                # the built-in backend answers so when the business's calendar is away.
+                gave_up = "retry-after" in response.headers
+                if response.status_code < 500 or last or gave_up:
                     if response.status_code != 200:
                         raise BusinessError("http", response.status_code, _body(response))
                     return response

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from app.business.wording import spoken_date, spoken_time
 from app.functions.base import Tool, ToolArguments, ToolContext, ToolResult, failure
-from app.functions.business_client import BusinessError
+from app.functions.business_client import CALENDAR_UNAVAILABLE, CANT_SEE_DIARY, BusinessError
 from app.functions.speech import spread
 
 MAX_SLOTS = 6
@@ -47,6 +47,8 @@ class CheckAvailability(Tool[CheckAvailabilityArgs]):
             if err.kind == "http" and err.status == 422:
                 say = f"The scheduling system said: {err.message or 'it cannot check that'}."
                 return failure(ctx, err.code or "rejected", say[:300], tool=self.name)
+            if err.code == CALENDAR_UNAVAILABLE:
+                return failure(ctx, CALENDAR_UNAVAILABLE, CANT_SEE_DIARY, tool=self.name)
             raise
         tz = _zone(found.timezone)
         today = ctx.now().astimezone(tz).date()

@@ -59,6 +59,14 @@ class NotifyPlan:
         rows += [_row(kind, event_id, call_sid, "email", to, ctx, True) for to in self.email_to]
         return rows
 
+    def alert_rows(self, kind: str, event_id: str, context: dict[str, Any]) -> list[dict[str, Any]]:
+        """One row per owner recipient for something the owner must fix (e.g. a calendar that
+        was disconnected): sent whatever NOTIFY_ON says, without waiting for any call."""
+        ctx = {**context, "business": self.business}
+        rows = [_row(kind, event_id, None, "sms", to, ctx, False) for to in self.sms_to]
+        rows += [_row(kind, event_id, None, "email", to, ctx, False) for to in self.email_to]
+        return rows
+
     def confirmation_row(
         self, event_id: str, call_sid: str | None, phone: str, context: dict[str, Any]
     ) -> list[dict[str, Any]]:

@@ -26,7 +26,19 @@ TITLES = {
     "transfer_unanswered": "Missed transfer",
     "callback_needed": "Please call back",
     "booking": "New booking",
+    "calendar_disconnected": "Calendar disconnected",
 }
+
+
+def _calendar_disconnected(ctx: Mapping[str, Any]) -> tuple[str, str]:
+    """(first line, what to do) for a calendar the provider stopped accepting."""
+    head = (
+        f"Your receptionist lost access to your {ctx.get('provider_name', 'calendar')}"
+        f" ({ctx.get('reason', 'access was revoked')})."
+    )
+    where = f" at {ctx['link']}" if ctx.get("link") else " under Calendar in the staff console"
+    todo = f"Callers can't book until you link it again{where}."
+    return head, todo
 
 
 def to_gsm(text: str) -> str:
@@ -86,6 +98,9 @@ def render_sms(kind: str, ctx: Mapping[str, Any], summary: str | None = None) ->
             f" at {ctx['address']}" if ctx.get("address") else "",
             f". To change it, call {ctx.get('change_phone')}.",
         )
+    if kind == "calendar_disconnected":
+        head, todo = _calendar_disconnected(ctx)
+        return fit_sms("", head, " " + todo)
     link = f" {ctx['link']}" if ctx.get("link") else ""
     title = TITLES.get(kind, "Call")
     if ctx.get("urgency") == "urgent":
@@ -104,6 +119,9 @@ def render_email(
     callback_reason: str | None = None,
 ) -> tuple[str, str]:
     """(subject, plain-text body) of the email for `kind`."""
+    if kind == "calendar_disconnected":
+        head, todo = _calendar_disconnected(ctx)
+        return TITLES[kind], f"{head}\n\n{todo}\n\n-- Your receptionist\n"
     title = TITLES.get(kind, "Call")
     urgent = ctx.get("urgency") == "urgent"
     subject = f"{'URGENT: ' if urgent else ''}{title} from {_who(ctx)}"

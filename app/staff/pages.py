@@ -13,6 +13,7 @@ from app.business.hours import local_day_bounds
 from app.db.tables import OUTCOMES
 from app.logging import get_logger
 from app.staff import desk
+from app.staff.calendar_page import calendar_alert
 from app.staff.calls import CallFilter, Cursor, get_call, list_calls, number_digits, turns_after
 from app.staff.context import Console, engine_of, live_call_sids, safe_next
 
@@ -49,7 +50,13 @@ class Pages:
                 live_call_sids(request),
                 self.max_call_seconds,
             )
-        return self.console.render(request, "today.html", today=summary, page="today")
+        return self.console.render(
+            request,
+            "today.html",
+            today=summary,
+            page="today",
+            calendar_alert=await calendar_alert(request.app.state.runtime.calendar),
+        )
 
     async def calls(self, request: Request) -> Response:
         params = request.query_params
@@ -166,8 +173,14 @@ class Pages:
             if row is None:
                 return self.console.render(request, "not_found.html", 404, page="appointments")
             return self.console.render(request, "cancel.html", page="appointments", appointment=row)
+        runtime = request.app.state.runtime
+        provider = self.console.settings.calendar
         async with engine_of(request).begin() as conn:
-            cancelled = await cancel_appointment(conn, appointment_id)
+            cancelled = await cancel_appointment(
+                conn, appointment_id, provider.value if provider else None
+            )
         if cancelled:
             log.info("staff_appointment_cancelled", user_id=request.state.staff.user_id)
+            if runtime.calendar_writer is not None:
+                runtime.calendar_writer.wake()
         return RedirectResponse(_path(request, "staff:appointments") + "?cancelled=1", 303)

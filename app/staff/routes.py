@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
+from app.staff.calendar_page import CalendarPages
 from app.staff.context import Console
 from app.staff.guard import GuardConfig, StaffGuard
 from app.staff.headers import SecurityHeaders
@@ -66,6 +67,7 @@ def staff_mount(
     )
     login = LoginPages(console, limits or Limits())
     pages = Pages(console)
+    calendar = CalendarPages(console)
     routes = [
         Route("/", pages.today, name="today"),
         Route("/login", login.login, methods=["GET", "POST"], name="login"),
@@ -87,6 +89,10 @@ def staff_mount(
             methods=["GET", "POST"],
             name="cancel",
         ),
+        Route("/calendar", calendar.page, name="calendar"),
+        Route("/calendar/caldav", calendar.link_caldav, methods=["POST"], name="calendar_caldav"),
+        Route("/calendar/check", calendar.next_free, methods=["POST"], name="calendar_check"),
+        Route("/calendar/unlink", calendar.unlink, methods=["POST"], name="calendar_unlink"),
         Mount("/static", app=_Cached(StaticFiles(directory=STATIC)), name="static"),
         *extra,
     ]
