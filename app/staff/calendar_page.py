@@ -58,6 +58,14 @@ class CalendarPages:
             async with engine_of(request).connect() as conn:
                 problems = await calendar_outbox.problems(conn)
         flash = request.query_params.get("done", "")
+        shown: dict[str, Any] = {
+            "error": None,
+            "url": "",
+            "username": "",
+            "check_service": None,
+            "check_error": None,
+            "free": None,
+        }
         return self.console.render(
             request,
             "calendar.html",
@@ -68,7 +76,7 @@ class CalendarPages:
             problems=problems,
             services=[s.name for s in runtime.business.profile.services],
             flash=flash if flash in ("linked", "unlinked") else "",
-            **extra,
+            **(shown | extra),
         )
 
     async def page(self, request: Request) -> Response:

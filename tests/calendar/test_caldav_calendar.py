@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +13,7 @@ from app.calendar.caldav_calendar import CalDavCalendar, event_intervals, freebu
 from app.calendar.errors import CalendarUnavailable
 from app.calendar.event import BookingEvent
 from tests.calendar.radicale import PASSWORD, USER, Radicale, busy_event
+from tests.calendar.stall import closed_port_url, stalled_server
 
 NY = ZoneInfo("America/New_York")
 
@@ -123,10 +122,7 @@ async def test_a_revoked_app_password_is_revoked(calendar_url: str) -> None:
 
 
 async def test_a_server_that_is_down_is_unreachable() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cal = CalDavCalendar(f"http://127.0.0.1:{port}/owner/cal/", USER, PASSWORD, NY, 2.0)
+    cal = CalDavCalendar(closed_port_url() + "owner/cal/", USER, PASSWORD, NY, 2.0)
     with pytest.raises(CalendarUnavailable) as caught:
         await cal.busy(datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 2, tzinfo=UTC))
     assert caught.value.kind == "unreachable"
@@ -134,35 +130,14 @@ async def test_a_server_that_is_down_is_unreachable() -> None:
 
 
 async def test_a_server_that_stalls_is_slow_within_the_timeout() -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:  # takes the connection and never answers
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    port = listener.getsockname()[1]
-    cal = CalDavCalendar(f"http://127.0.0.1:{port}/owner/cal/", USER, PASSWORD, NY, 0.5)
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    with pytest.raises(CalendarUnavailable) as caught:
-        await cal.busy(datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 2, tzinfo=UTC))
-    assert caught.value.kind == "slow"
-    assert loop.time() - began < 1.5
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    listener.close()
+    with stalled_server() as url:
+        cal = CalDavCalendar(url + "owner/cal/", USER, PASSWORD, NY, 0.5)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(CalendarUnavailable) as caught:
+            await cal.busy(datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 2, tzinfo=UTC))
+        assert caught.value.kind == "slow"
+        assert loop.time() - began < 1.5
 
 
 def test_rfc_4791_free_busy_periods_are_read_in_both_forms() -> None:
