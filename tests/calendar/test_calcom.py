@@ -187,6 +187,13 @@ async def test_a_stalled_calcom_is_slow_within_the_timeout(
     assert TIMEOUT * 0.9 <= time.perf_counter() - began < TIMEOUT + 0.5
 
 
+async def test_unreadable_answer_is_bad_response(cal: FakeCalcom, calendar: CalcomCalendar) -> None:
+    cal.mode = "garbage"
+    with pytest.raises(CalendarUnavailable) as caught:
+        await calendar.book(HAIRCUT, datetime(2027, 1, 12, 10, tzinfo=NEW_YORK), JANE, {}, None)
+    assert (caught.value.kind, caught.value.status) == ("bad_response", 200)
+
+
 async def test_unreachable_calcom_is_unreachable() -> None:
     async with httpx.AsyncClient() as http:
         adapter = CalcomCalendar(

@@ -16,32 +16,30 @@ packages/features/bookings/lib/handleCancelBooking.ts.
 - Slots are generated in each event type's own zone and hours, day by day in wall-clock time, so
   DST days come out as the real service's do.
 
-Knobs: `mode` ("ok", "rate_limited", "server_error", "stall"), `latency`, `stall_seconds`,
+Knobs: `mode` ("ok", "rate_limited", "server_error", "stall", "garbage": 200 with an HTML page),
+`latency`, `stall_seconds`,
 `revoke()` (the API key stops working), `conflict_next` (the next booking hits the race: 409),
 `email_required` (the default booking fields: email needed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.doubles.server import RunningServer, serve_app
+from tests.doubles.http_service import FakeHttpService, Recorded
 
 __all__ = ["EventType", "FakeCalcom", "Mode"]
 
-Mode = Literal["ok", "rate_limited", "server_error", "stall"]
+Mode = Literal["ok", "rate_limited", "server_error", "stall", "garbage"]
 SLOTS_VERSION = "2024-09-04"
 BOOKINGS_VERSIONS = frozenset({"2026-02-25", "2024-08-13"})
 TAKEN = "User either already has booking at this time or is not available"
@@ -67,16 +65,6 @@ class Booking:
     body: dict[str, Any]
     status: str = "accepted"
     cancellation_reason: str | None = None
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    status_code: int | None = None
 
 
 def calcom_error(
@@ -107,58 +95,24 @@ def _ms(moment: datetime) -> str:
     return text.replace("+00:00", "Z") if moment.utcoffset() == timedelta(0) else text
 
 
-class FakeCalcom:
+class FakeCalcom(FakeHttpService):
     """`async with FakeCalcom() as cal`; `cal.base_url` is CALCOM_API_BASE, `cal.api_key` the key."""
 
     def __init__(self) -> None:
-        self.api_key = "cal_live_" + secrets.token_hex(16)
-        self.mode: Mode = "ok"
-        self.latency = 0.0
-        self.stall_seconds: float | None = None
-        self.conflict_next = False
-        self.email_required = False
-        self.requests: list[Recorded] = []
-        self.problems: list[str] = []
-        self.event_types: dict[int, EventType] = {}
-        self.bookings: dict[str, Booking] = {}
-        self._revoked = False
-        self._release = asyncio.Event()
-        self._running: RunningServer | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self.app = Starlette(
-            routes=[
+        super().__init__(
+            [
                 Route("/v2/slots", self._slots, methods=["GET"]),
                 Route("/v2/bookings", self._book, methods=["POST"]),
                 Route("/v2/bookings/{uid}/cancel", self._cancel, methods=["POST"]),
             ]
         )
-
-    async def start(self) -> Self:
-        if self._stack is None:
-            self._release = asyncio.Event()
-            stack = contextlib.AsyncExitStack()
-            self._running = await stack.enter_async_context(serve_app(self.app))
-            self._stack = stack
-        return self
-
-    async def stop(self) -> None:
-        if self._stack is None:
-            return
-        stack, self._stack = self._stack, None
-        self._release.set()
-        await stack.aclose()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._running is None:
-            raise RuntimeError("FakeCalcom is not started")
-        return self._running.http_url
+        self.api_key = "cal_live_" + secrets.token_hex(16)
+        self.mode: Mode = "ok"
+        self.conflict_next = False
+        self.email_required = False
+        self.event_types: dict[int, EventType] = {}
+        self.bookings: dict[str, Booking] = {}
+        self._revoked = False
 
     def add_event_type(self, event_type: EventType) -> EventType:
         self.event_types[event_type.id] = event_type
@@ -175,28 +129,8 @@ class FakeCalcom:
     async def _begin(
         self, request: Request, versions: frozenset[str]
     ) -> tuple[Recorded, Response | None]:
-        raw = await request.body()
-        try:
-            body = await request.json() if raw else None
-        except ValueError:
-            body = None
-        recorded = Recorded(
-            request.method,
-            request.url.path,
-            dict(request.query_params),
-            body,
-            {k.lower(): v for k, v in request.headers.items()},
-        )
-        self.requests.append(recorded)
+        recorded = await self.record(request, stall=self.mode == "stall")
         path = request.url.path
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        if self.mode == "stall":
-            if self.stall_seconds is None:
-                await self._release.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._release.wait(), self.stall_seconds)
         scheme, _, key = recorded.headers.get("authorization", "").partition(" ")
         if key and (
             self._revoked or not secrets.compare_digest(key, self.api_key) or scheme != "Bearer"
@@ -212,6 +146,8 @@ class FakeCalcom:
             return recorded, calcom_error(
                 500, "InternalServerErrorException", "Internal server error", path
             )
+        if self.mode == "garbage":
+            return recorded, HTMLResponse("<html><body>502 Bad Gateway</body></html>")
         version = recorded.headers.get("cal-api-version")
         if version not in versions:
             self.problems.append(f"{request.method} {path} with cal-api-version {version!r}")
@@ -222,10 +158,6 @@ class FakeCalcom:
                 path,
             )
         return recorded, None
-
-    def _done(self, recorded: Recorded, response: Response) -> Response:
-        recorded.status_code = response.status_code
-        return response
 
     def _free_slots(
         self, event_type: EventType, start: datetime, end: datetime
@@ -253,7 +185,7 @@ class FakeCalcom:
     async def _slots(self, request: Request) -> Response:
         recorded, early = await self._begin(request, frozenset({SLOTS_VERSION}))
         if early is not None:
-            return self._done(recorded, early)
+            return self.done(recorded, early)
         query = recorded.query
         path = request.url.path
         try:
@@ -262,7 +194,7 @@ class FakeCalcom:
             end = datetime.fromisoformat(query["end"]).astimezone(UTC)
             zone = ZoneInfo(query.get("timeZone") or "UTC")
         except (KeyError, ValueError, ZoneInfoNotFoundError):
-            return self._done(
+            return self.done(
                 recorded, calcom_error(400, "BadRequestException", "Invalid slots query", path)
             )
         days: dict[str, list[dict[str, str]]] = {}
@@ -272,17 +204,17 @@ class FakeCalcom:
             if query.get("format") == "range":
                 item["end"] = _ms(slot_end.astimezone(zone))
             days.setdefault(local.date().isoformat(), []).append(item)
-        return self._done(recorded, JSONResponse({"status": "success", "data": days}))
+        return self.done(recorded, JSONResponse({"status": "success", "data": days}))
 
     async def _book(self, request: Request) -> Response:
         recorded, early = await self._begin(request, BOOKINGS_VERSIONS)
         if early is not None:
-            return self._done(recorded, early)
+            return self.done(recorded, early)
         path = request.url.path
         body = recorded.body if isinstance(recorded.body, dict) else {}
 
         def bad(message: str) -> Response:
-            return self._done(recorded, calcom_error(400, "BadRequestException", message, path))
+            return self.done(recorded, calcom_error(400, "BadRequestException", message, path))
 
         for forbidden in ("allowConflicts", "allowBookingOutOfBounds"):
             if forbidden in body:
@@ -293,7 +225,7 @@ class FakeCalcom:
         event_type = self.event_types.get(body.get("eventTypeId"))  # type: ignore[arg-type]
         if event_type is None:
             message = f"Event type with id {body.get('eventTypeId')} not found."
-            return self._done(recorded, calcom_error(404, "NotFoundException", message, path))
+            return self.done(recorded, calcom_error(404, "NotFoundException", message, path))
         attendee = body.get("attendee")
         if (
             not isinstance(attendee, dict)
@@ -328,7 +260,7 @@ class FakeCalcom:
                 path,
                 details=False,
             )
-            return self._done(recorded, response)
+            return self.done(recorded, response)
         if (start, end) not in self._free_slots(event_type, start, end):
             return bad(TAKEN)
         booking = Booking(
@@ -340,7 +272,7 @@ class FakeCalcom:
             body=body,
         )
         self.bookings[booking.uid] = booking
-        return self._done(
+        return self.done(
             recorded,
             JSONResponse({"status": "success", "data": self._output(booking)}, status_code=201),
         )
@@ -348,17 +280,17 @@ class FakeCalcom:
     async def _cancel(self, request: Request) -> Response:
         recorded, early = await self._begin(request, BOOKINGS_VERSIONS)
         if early is not None:
-            return self._done(recorded, early)
+            return self.done(recorded, early)
         path = request.url.path
         uid = request.path_params["uid"]
         booking = self.bookings.get(uid)
         if booking is None:
-            return self._done(
+            return self.done(
                 recorded,
                 calcom_error(404, "NotFoundException", f"Booking with uid={uid} not found", path),
             )
         if booking.status == "cancelled":
-            return self._done(
+            return self.done(
                 recorded,
                 calcom_error(
                     400, "BadRequestException", "This booking has already been cancelled.", path
@@ -367,7 +299,7 @@ class FakeCalcom:
         body = recorded.body if isinstance(recorded.body, dict) else {}
         booking.status = "cancelled"
         booking.cancellation_reason = body.get("cancellationReason")
-        return self._done(
+        return self.done(
             recorded, JSONResponse({"status": "success", "data": self._output(booking)})
         )
 

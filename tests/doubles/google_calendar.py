@@ -16,32 +16,29 @@ Built from Google's public references (protocols/calendars.md section 1 quotes t
   `usageLimits` rate limits; 500 `backendError`.
 
 Knobs: `mode` ("ok", "rate_limited" 429, "rate_limited_403", "server_error" 500, "stall" until
-stopped or `stall_seconds`), `token_mode` the same for the token endpoint, `latency` added to
+stopped or `stall_seconds`, "garbage": 200 with an HTML page), `token_mode` the same for the token endpoint, `latency` added to
 every answer, `revoke()` (refresh and access tokens die), `expire_access_tokens()`,
 `add_busy()` (a block a person typed into the calendar), `freebusy_errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.doubles.server import RunningServer, serve_app
+from tests.doubles.http_service import FakeHttpService, Recorded
 
 __all__ = ["EVENTS_SCOPE", "FREEBUSY_SCOPE", "FakeGoogle", "Mode", "StoredEvent"]
 
-Mode = Literal["ok", "rate_limited", "rate_limited_403", "server_error", "stall"]
+Mode = Literal["ok", "rate_limited", "rate_limited_403", "server_error", "stall", "garbage"]
 FREEBUSY_SCOPE = "https://www.googleapis.com/auth/calendar.freebusy"
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events.owned"
 _EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
@@ -61,16 +58,6 @@ class _Grant:
     refresh_token: str
     scopes: frozenset[str]
     alive: bool = True
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    status_code: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def google_error(status: int, reason: str, message: str, domain: str = "global") -> JSONResponse:
@@ -98,30 +85,12 @@ def _parse_time(value: object, zone: str | None = None) -> datetime:
     return moment.astimezone(UTC)
 
 
-class FakeGoogle:
+class FakeGoogle(FakeHttpService):
     """`async with FakeGoogle() as google`: token_url, api_base, client id/secret for the adapter."""
 
     def __init__(self, *, client_id: str = "123-abc.apps.googleusercontent.com") -> None:
-        self.client_id = client_id
-        self.client_secret = "GOCSPX-" + secrets.token_urlsafe(16)
-        self.mode: Mode = "ok"
-        self.token_mode: Mode = "ok"
-        self.latency = 0.0
-        self.stall_seconds: float | None = None  # None: a stall lasts until stop()
-        self.requests: list[Recorded] = []
-        self.problems: list[str] = []  # what Google would reject or we promised not to send
-        self.freebusy_errors: dict[str, str] = {}  # calendar id -> errors[].reason
-        self.calendars: set[str] = {"primary"}
-        self._events: dict[tuple[str, str], StoredEvent] = {}
-        self._busy: list[tuple[str, datetime, datetime]] = []
-        self._grants: dict[str, _Grant] = {}
-        self._codes: dict[str, _Grant] = {}
-        self._access: dict[str, _Grant] = {}
-        self._release = asyncio.Event()
-        self._running: RunningServer | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self.app = Starlette(
-            routes=[
+        super().__init__(
+            [
                 Route("/token", self._token, methods=["POST"]),
                 Route("/calendar/v3/freeBusy", self._freebusy, methods=["POST"]),
                 Route(
@@ -134,35 +103,17 @@ class FakeGoogle:
                 ),
             ]
         )
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    async def start(self) -> Self:
-        if self._stack is None:
-            self._release = asyncio.Event()
-            stack = contextlib.AsyncExitStack()
-            self._running = await stack.enter_async_context(serve_app(self.app))
-            self._stack = stack
-        return self
-
-    async def stop(self) -> None:
-        if self._stack is None:
-            return
-        stack, self._stack = self._stack, None
-        self._release.set()
-        await stack.aclose()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._running is None:
-            raise RuntimeError("FakeGoogle is not started")
-        return self._running.http_url
+        self.client_id = client_id
+        self.client_secret = "GOCSPX-" + secrets.token_urlsafe(16)
+        self.mode: Mode = "ok"
+        self.token_mode: Mode = "ok"
+        self.freebusy_errors: dict[str, str] = {}  # calendar id -> errors[].reason
+        self.calendars: set[str] = {"primary"}
+        self._events: dict[tuple[str, str], StoredEvent] = {}
+        self._busy: list[tuple[str, datetime, datetime]] = []
+        self._grants: dict[str, _Grant] = {}
+        self._codes: dict[str, _Grant] = {}
+        self._access: dict[str, _Grant] = {}
 
     @property
     def token_url(self) -> str:
@@ -215,45 +166,21 @@ class FakeGoogle:
     def event(self, event_id: str, calendar_id: str = "primary") -> StoredEvent | None:
         return self._events.get((calendar_id, event_id))
 
-    def count(self, path_suffix: str) -> int:
-        return sum(1 for r in self.requests if r.path.endswith(path_suffix))
-
     # --- handlers ------------------------------------------------------------------------------
 
     async def _begin(self, request: Request, mode: Mode) -> tuple[Recorded, Response | None]:
-        if request.headers.get("content-type", "").startswith("application/x-www-form"):
-            async with request.form() as form:
-                body: Any = {k: v for k, v in form.items() if isinstance(v, str)}
-        else:
-            raw = await request.body()
-            body = await request.json() if raw else None
-        recorded = Recorded(request.method, request.url.path, dict(request.query_params), body)
-        recorded.headers = {k.lower(): v for k, v in request.headers.items()}
-        self.requests.append(recorded)
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        if mode == "stall":
-            if self.stall_seconds is None:
-                await self._release.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._release.wait(), self.stall_seconds)
-            return recorded, None
-        if mode == "rate_limited":
-            return recorded, google_error(
-                429, "rateLimitExceeded", "Rate Limit Exceeded", "usageLimits"
+        recorded = await self.record(request, stall=mode == "stall")
+        if mode in ("rate_limited", "rate_limited_403"):
+            status = 429 if mode == "rate_limited" else 403
+            limited = google_error(
+                status, "rateLimitExceeded", "Rate Limit Exceeded", "usageLimits"
             )
-        if mode == "rate_limited_403":
-            return recorded, google_error(
-                403, "rateLimitExceeded", "Rate Limit Exceeded", "usageLimits"
-            )
+            return recorded, limited
         if mode == "server_error":
             return recorded, google_error(500, "backendError", "Backend Error")
+        if mode == "garbage":
+            return recorded, HTMLResponse("<html><body>502 Bad Gateway</body></html>")
         return recorded, None
-
-    def _done(self, recorded: Recorded, response: Response) -> Response:
-        recorded.status_code = response.status_code
-        return response
 
     def _authorised(self, request: Request, scope: str) -> Response | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -269,14 +196,14 @@ class FakeGoogle:
     async def _token(self, request: Request) -> Response:
         recorded, early = await self._begin(request, self.token_mode)
         if early is not None:
-            return self._done(recorded, early)
+            return self.done(recorded, early)
         form = recorded.body if isinstance(recorded.body, dict) else {}
         if (
             form.get("client_id") != self.client_id
             or form.get("client_secret") != self.client_secret
         ):
             bad = {"error": "invalid_client", "error_description": "Unauthorized"}
-            return self._done(recorded, JSONResponse(bad, status_code=401))
+            return self.done(recorded, JSONResponse(bad, status_code=401))
         dead = JSONResponse(
             {"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
             status_code=400,
@@ -285,19 +212,19 @@ class FakeGoogle:
         if grant_type == "refresh_token":
             grant = self._grants.get(form.get("refresh_token", ""))
             if grant is None or not grant.alive:
-                return self._done(recorded, dead)
-            return self._done(recorded, JSONResponse(self._issue(grant, refresh=False)))
+                return self.done(recorded, dead)
+            return self.done(recorded, JSONResponse(self._issue(grant, refresh=False)))
         if grant_type == "authorization_code":
             code_grant = self._codes.pop(form.get("code", ""), None)
             if code_grant is None:
                 bad_code = {"error": "invalid_grant", "error_description": "Bad Request"}
-                return self._done(recorded, JSONResponse(bad_code, status_code=400))
+                return self.done(recorded, JSONResponse(bad_code, status_code=400))
             if code_grant.refresh_token:
                 self._grants[code_grant.refresh_token] = code_grant
             answer = self._issue(code_grant, refresh=bool(code_grant.refresh_token))
-            return self._done(recorded, JSONResponse(answer))
+            return self.done(recorded, JSONResponse(answer))
         bad = {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}
-        return self._done(recorded, JSONResponse(bad, status_code=400))
+        return self.done(recorded, JSONResponse(bad, status_code=400))
 
     def _issue(self, grant: _Grant, *, refresh: bool) -> dict[str, Any]:
         access = "ya29.a0" + secrets.token_urlsafe(32)
@@ -315,18 +242,18 @@ class FakeGoogle:
     async def _freebusy(self, request: Request) -> Response:
         recorded, early = await self._begin(request, self.mode)
         if early is not None:
-            return self._done(recorded, early)
+            return self.done(recorded, early)
         if (denied := self._authorised(request, FREEBUSY_SCOPE)) is not None:
-            return self._done(recorded, denied)
+            return self.done(recorded, denied)
         body = recorded.body if isinstance(recorded.body, dict) else {}
         try:
             time_min = _parse_time(body.get("timeMin"))
             time_max = _parse_time(body.get("timeMax"))
             zone = ZoneInfo(body.get("timeZone") or "UTC")
         except (ValueError, ZoneInfoNotFoundError):
-            return self._done(recorded, google_error(400, "badRequest", "Bad Request"))
+            return self.done(recorded, google_error(400, "badRequest", "Bad Request"))
         if time_min >= time_max:
-            return self._done(
+            return self.done(
                 recorded,
                 google_error(
                     400, "timeRangeEmpty", "The specified time range is empty.", "calendar"
@@ -349,7 +276,7 @@ class FakeGoogle:
             "timeMax": time_max.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             "calendars": calendars,
         }
-        return self._done(recorded, JSONResponse(answer))
+        return self.done(recorded, JSONResponse(answer))
 
     def _busy_in(
         self, calendar_id: str, time_min: datetime, time_max: datetime, zone: ZoneInfo
@@ -376,9 +303,9 @@ class FakeGoogle:
     async def _insert(self, request: Request) -> Response:
         recorded, early = await self._begin(request, self.mode)
         if early is not None:
-            return self._done(recorded, early)
+            return self.done(recorded, early)
         if (denied := self._authorised(request, EVENTS_SCOPE)) is not None:
-            return self._done(recorded, denied)
+            return self.done(recorded, denied)
         calendar_id = request.path_params["calendar_id"]
         body = recorded.body if isinstance(recorded.body, dict) else {}
         if recorded.query.get("sendUpdates") != "none":
@@ -386,22 +313,22 @@ class FakeGoogle:
         if body.get("attendees"):
             self.problems.append("events.insert with attendees")
         if calendar_id not in self.calendars:
-            return self._done(recorded, google_error(404, "notFound", "Not Found"))
+            return self.done(recorded, google_error(404, "notFound", "Not Found"))
         event_id = body.get("id")
         if event_id is not None and not (
             isinstance(event_id, str) and _EVENT_ID.fullmatch(event_id)
         ):
-            return self._done(recorded, google_error(400, "invalid", "Invalid resource id value."))
+            return self.done(recorded, google_error(400, "invalid", "Invalid resource id value."))
         try:
             start = _parse_time(body["start"].get("dateTime"), body["start"].get("timeZone"))
             end = _parse_time(body["end"].get("dateTime"), body["end"].get("timeZone"))
         except (KeyError, AttributeError, ValueError, ZoneInfoNotFoundError):
-            return self._done(
+            return self.done(
                 recorded,
                 google_error(400, "required", "Missing time zone definition for start time."),
             )
         if end <= start:
-            return self._done(
+            return self.done(
                 recorded,
                 google_error(
                     400, "timeRangeEmpty", "The specified time range is empty.", "calendar"
@@ -409,7 +336,7 @@ class FakeGoogle:
             )
         event_id = event_id or secrets.token_hex(13)
         if (calendar_id, event_id) in self._events:  # deleted ones too: ids are never reused
-            return self._done(
+            return self.done(
                 recorded, google_error(409, "duplicate", "The requested identifier already exists.")
             )
         self._events[(calendar_id, event_id)] = StoredEvent(calendar_id, body, start, end)
@@ -422,19 +349,19 @@ class FakeGoogle:
             "iCalUID": f"{event_id}@google.com",
             **{k: v for k, v in body.items() if k != "id"},
         }
-        return self._done(recorded, JSONResponse(answer))
+        return self.done(recorded, JSONResponse(answer))
 
     async def _delete(self, request: Request) -> Response:
         recorded, early = await self._begin(request, self.mode)
         if early is not None:
-            return self._done(recorded, early)
+            return self.done(recorded, early)
         if (denied := self._authorised(request, EVENTS_SCOPE)) is not None:
-            return self._done(recorded, denied)
+            return self.done(recorded, denied)
         key = (request.path_params["calendar_id"], request.path_params["event_id"])
         event = self._events.get(key)
         if event is None:
-            return self._done(recorded, google_error(404, "notFound", "Not Found"))
+            return self.done(recorded, google_error(404, "notFound", "Not Found"))
         if event.deleted:
-            return self._done(recorded, google_error(410, "deleted", "Resource has been deleted"))
+            return self.done(recorded, google_error(410, "deleted", "Resource has been deleted"))
         event.deleted = True
-        return self._done(recorded, Response(status_code=204))
+        return self.done(recorded, Response(status_code=204))
