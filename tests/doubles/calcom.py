@@ -305,7 +305,7 @@ class FakeCalcom(FakeHttpService):
 
     def _output(self, booking: Booking) -> dict[str, Any]:
         attendee = booking.body["attendee"]
-        return {
+        output: dict[str, Any] = {
             "id": booking.id,
             "uid": booking.uid,
             "title": f"Appointment between Owner and {attendee['name']}",
@@ -315,12 +315,12 @@ class FakeCalcom(FakeHttpService):
                     "id": 7,
                     "name": "Owner",
                     "email": "owner@example.com",
+                    "displayEmail": "owner@example.com",
                     "username": "owner",
                     "timeZone": "America/New_York",
                 }
             ],
             "status": booking.status,
-            "cancellationReason": booking.cancellation_reason,
             "start": _ms(booking.start),
             "end": _ms(booking.end),
             "duration": int((booking.end - booking.start).total_seconds() // 60),
@@ -346,3 +346,6 @@ class FakeCalcom(FakeHttpService):
                 }
             ],
         }
+        if booking.cancellation_reason is not None:
+            output["cancellationReason"] = booking.cancellation_reason
+        return output
