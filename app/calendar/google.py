@@ -61,6 +61,15 @@ class _Response(google_transport.Response):
         return self._response.content
 
 
+class TokenEndpointBusy(google_exceptions.TransportError):
+    """The token endpoint answered 429 or 5xx. Raised from the transport so that google-auth does
+    not sleep and retry inside the call (the outbox retries later, with its own backoff)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"token endpoint answered {status}")  # type: ignore[no-untyped-call]
+        self.status = status
+
+
 class HttpxTokenRequest(google_transport.Request):
     """google-auth's transport interface over a synchronous httpx client (token endpoint only)."""
 
@@ -83,6 +92,8 @@ class HttpxTokenRequest(google_transport.Request):
             )
         except httpx.HTTPError as exc:
             raise google_exceptions.TransportError(type(exc).__name__) from exc  # type: ignore[no-untyped-call]
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TokenEndpointBusy(response.status_code)
         return _Response(response)
 
 
@@ -238,6 +249,8 @@ class GoogleCalendar:
             self._credentials.refresh(self._token_request)  # type: ignore[no-untyped-call]
         except google_exceptions.RefreshError as exc:
             raise _refresh_failure(exc) from None
+        except TokenEndpointBusy as exc:
+            raise status_failure(f"{PROVIDER} sign-in", exc.status, None) from None
         except google_exceptions.TransportError as exc:
             cause = exc.__cause__
             if isinstance(cause, httpx.HTTPError):

@@ -188,6 +188,22 @@ async def test_api_failures_have_their_kind(
         assert caught.value.retryable
 
 
+@pytest.mark.parametrize(
+    ("mode", "kind", "status"),
+    [("rate_limited", "rate_limited", 429), ("server_error", "server_error", 500)],
+)
+async def test_token_endpoint_failures_have_their_kind_at_once(
+    google: FakeGoogle, calendar: GoogleCalendar, mode: str, kind: str, status: int
+) -> None:
+    google.token_mode = mode  # type: ignore[assignment]
+    began = time.perf_counter()
+    with pytest.raises(CalendarUnavailable) as caught:
+        await calendar.busy(at(2027, 1, 12, 0), at(2027, 1, 13, 0))
+    assert (caught.value.kind, caught.value.status) == (kind, status)
+    assert google.count("/token") == 1  # google-auth's own sleep-and-retry is not used
+    assert time.perf_counter() - began < TIMEOUT / 2
+
+
 async def test_a_calendar_google_could_not_read_is_not_free(
     google: FakeGoogle, calendar: GoogleCalendar
 ) -> None:
