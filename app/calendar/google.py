@@ -4,7 +4,8 @@ Wire details and their sources: PROTOCOLS.md, protocols/calendars.md section 1.
 - Busy time comes from freeBusy; a calendar the answer lists with `errors` was not read, and
   that is a failure, never "free".
 - Each booking is one event with our deterministic id (`BookingEvent.event_id`, base32hex), so a
-  repeated insert answers 409 "already exists": the event is there, which is success. Events go
+  repeated insert answers 409 "already exists"; a GET then tells a live event (success) from one
+  deleted in the calendar since (Google never reuses an id: "rejected"). Events go
   in with `sendUpdates=none` and no attendees (no mail, no guest quota).
 - Access tokens come from the owner's refresh token through google-auth (`Credentials.refresh`
   over a small httpx transport, run in a worker thread). A 401 from the API gets one forced
@@ -177,12 +178,26 @@ class GoogleCalendar:
         response = await self._call(
             "POST", f"{self._events_path()}", json=body, params={"sendUpdates": "none"}
         )
-        if response.status_code == 409:  # our id is taken: an earlier write of this booking
-            return event.event_id
+        if response.status_code == 409:  # our id is taken: most likely an earlier write of ours
+            return await self._confirm_existing(event.event_id)
         if response.status_code not in (200, 201):
             raise self._failure(response)
         answered = json_object(PROVIDER, response).get("id")
         return answered if isinstance(answered, str) and answered else event.event_id
+
+    async def _confirm_existing(self, event_id: str) -> str:
+        """After a 409: the event is ours and live (success), or was deleted (the id is burnt)."""
+        response = await self._call("GET", f"{self._events_path()}/{quote(event_id, safe='')}")
+        if response.status_code != 200:
+            raise self._failure(response)
+        if json_object(PROVIDER, response).get("status") == "cancelled":
+            raise CalendarUnavailable(
+                "rejected",
+                "this booking's event was deleted from the Google calendar, and Google never "
+                "takes an event id twice, so it is not written again",
+                status=409,
+            )
+        return event_id
 
     async def delete_event(self, event_id: str) -> None:
         response = await self._call(

@@ -116,7 +116,20 @@ async def test_writing_the_same_booking_again_changes_nothing(
     assert await calendar.write_event(event) == EVENT_ID
     assert await calendar.write_event(event) == EVENT_ID  # 409: already there
     assert [r.status_code for r in google.requests if r.path.endswith("/events")] == [200, 409]
+    assert google.requests[-1].method == "GET"  # the 409 is checked: the event is live
     assert len(google.events()) == 1
+
+
+async def test_rewriting_an_event_deleted_in_the_calendar_is_refused(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    event = booking(at(2027, 1, 12, 14))
+    await calendar.write_event(event)
+    await calendar.delete_event(EVENT_ID)  # or the owner deleted it in Google Calendar
+    with pytest.raises(CalendarUnavailable) as caught:
+        await calendar.write_event(event)
+    assert (caught.value.kind, caught.value.status) == ("rejected", 409)
+    assert "deleted from the Google calendar" in caught.value.message
 
 
 async def test_delete_twice_is_fine(google: FakeGoogle, calendar: GoogleCalendar) -> None:

@@ -10,7 +10,8 @@ Built from Google's public references (protocols/calendars.md section 1 quotes t
 - events.insert / events.delete, …/v3/reference/events/{insert,delete} and …/v3/reference/events:
   a client id is base32hex (a-v, 0-9), 5-1024 characters; an id used before, even by an event
   since deleted, answers 409 "The requested identifier already exists."; deleting a deleted
-  event answers 410 "Resource has been deleted"; delete success is an empty body (204).
+  event answers 410 "Resource has been deleted"; delete success is an empty body (204); get
+  returns a deleted event too, with `"status": "cancelled"` (…/v3/reference/events, `status`).
 - errors, …/workspace/calendar/api/guides/errors: `{"error": {"errors": [{"domain", "reason",
   "message"}], "code", "message"}}`; 401 `authError` "Invalid Credentials"; 403/429
   `usageLimits` rate limits; 500 `backendError`.
@@ -98,8 +99,8 @@ class FakeGoogle(FakeHttpService):
                 ),
                 Route(
                     "/calendar/v3/calendars/{calendar_id}/events/{event_id}",
-                    self._delete,
-                    methods=["DELETE"],
+                    self._event,
+                    methods=["GET", "DELETE"],
                 ),
             ]
         )
@@ -349,6 +350,22 @@ class FakeGoogle(FakeHttpService):
             "iCalUID": f"{event_id}@google.com",
             **{k: v for k, v in body.items() if k != "id"},
         }
+        return self.done(recorded, JSONResponse(answer))
+
+    async def _event(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            return await self._delete(request)
+        recorded, early = await self._begin(request, self.mode)
+        if early is not None:
+            return self.done(recorded, early)
+        if (denied := self._authorised(request, EVENTS_SCOPE)) is not None:
+            return self.done(recorded, denied)
+        key = (request.path_params["calendar_id"], request.path_params["event_id"])
+        event = self._events.get(key)
+        if event is None:
+            return self.done(recorded, google_error(404, "notFound", "Not Found"))
+        status = "cancelled" if event.deleted else "confirmed"  # get returns deleted events too
+        answer = {"kind": "calendar#event", "id": key[1], **event.body, "status": status}
         return self.done(recorded, JSONResponse(answer))
 
     async def _delete(self, request: Request) -> Response:
