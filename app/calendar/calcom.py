@@ -11,14 +11,17 @@ Wire details and their sources: PROTOCOLS.md, protocols/calendars.md section 2.
   notes in `bookingFieldsResponses.notes`.
 - "Slot taken" is a 400 with one of Cal.com's "already has booking" messages, or a 409 CONFLICT
   from its database (two bookings racing for one time): both raise `SlotTaken`.
+- Cal.com takes no idempotency key, and a retried booking whose first answer was lost meets its
+  own booking: "slot taken". So on "taken" the adapter lists the bookings at that start (API key
+  needed) and returns the one carrying exactly our metadata (call sid, appointment id) if any.
 - Cancelling a booking already cancelled answers 400 "This booking has already been cancelled."
   (handleCancelBooking): that is success here.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 import httpx
@@ -118,10 +121,34 @@ class CalcomCalendar:
             body["bookingFieldsResponses"] = {"notes": notes}
         response = await self._call("POST", "/v2/bookings", BOOKINGS_VERSION, json=body)
         if response.status_code in (400, 409) and _slot_taken(response):
+            # Taken by ourselves? A retry after a lost answer finds its own booking there.
+            if metadata and (ours := await self._find_booking(event_type_id, start, metadata)):
+                return ours
             raise SlotTaken(_error_message(response) or "the time is no longer free")
         if not 200 <= response.status_code < 300:
             raise self._failure(response)
         return _parse_booking(json_object(PROVIDER, response))
+
+    async def _find_booking(
+        self, event_type_id: int, start: datetime, metadata: dict[str, str]
+    ) -> RemoteBooking | None:
+        """The live booking of this event type at `start` carrying exactly our metadata."""
+        params = {
+            "eventTypeId": str(event_type_id),
+            "afterStart": _utc_text(start - timedelta(minutes=1)),
+            "beforeEnd": _utc_text(start + timedelta(days=1)),
+        }
+        response = await self._call("GET", "/v2/bookings", BOOKINGS_VERSION, params=params)
+        if response.status_code != 200:
+            raise self._failure(response)
+        found = json_object(PROVIDER, response).get("data")
+        for item in found if isinstance(found, list) else []:
+            if not isinstance(item, dict) or item.get("metadata") != metadata:
+                continue
+            booking = _parse_booking({"data": item}, strict=False)
+            if booking is not None and booking.start == utc(start):
+                return booking
+        return None
 
     async def cancel(self, uid: str, reason: str) -> None:
         response = await self._call(
@@ -218,7 +245,12 @@ def _parse_slots(answer: dict[str, Any]) -> list[Interval]:
     return sorted(set(out))
 
 
-def _parse_booking(answer: dict[str, Any]) -> RemoteBooking:
+@overload
+def _parse_booking(answer: dict[str, Any]) -> RemoteBooking: ...
+@overload
+def _parse_booking(answer: dict[str, Any], *, strict: Literal[False]) -> RemoteBooking | None: ...
+def _parse_booking(answer: dict[str, Any], *, strict: bool = True) -> RemoteBooking | None:
+    """The booking in a create answer; with strict=False, None for one not live or unreadable."""
     data = answer.get("data")
     if isinstance(data, list) and len(data) == 1:  # a recurring type answers a list
         data = data[0]
@@ -233,6 +265,8 @@ def _parse_booking(answer: dict[str, Any]) -> RemoteBooking:
             uid=uid, start=_instant(data["start"]), end=_instant(data["end"]), status=status
         )
     except (KeyError, TypeError, ValueError):
+        if not strict:
+            return None
         raise CalendarUnavailable(
             "bad_response", f"{PROVIDER} confirmed the booking in a shape we cannot read"
         ) from None

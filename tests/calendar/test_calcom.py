@@ -119,6 +119,29 @@ async def test_a_taken_slot_raises_slot_taken(cal: FakeCalcom, calendar: CalcomC
     assert [r.status_code for r in cal.requests] == [201, 400, 409]
 
 
+async def test_a_retry_after_a_lost_answer_finds_its_own_booking(
+    cal: FakeCalcom, calendar: CalcomCalendar
+) -> None:
+    start = datetime(2027, 1, 12, 10, tzinfo=NEW_YORK)
+    ours = {"callSid": "CA42", "appointment": "apt_1"}
+    cal.lose_next_answer = True
+    with pytest.raises(CalendarUnavailable) as caught:
+        await calendar.book(HAIRCUT, start, JANE, ours, None)
+    assert caught.value.kind == "slow"
+    [made] = cal.active()
+    again = await calendar.book(HAIRCUT, start, JANE, ours, None)  # 400 taken, then found
+    assert (again.uid, again.start, again.status) == (made.uid, made.start, "accepted")
+    assert [r.method for r in cal.requests] == ["POST", "POST", "GET"]
+    assert cal.requests[-1].query == {
+        "eventTypeId": "123",
+        "afterStart": "2027-01-12T14:59:00Z",
+        "beforeEnd": "2027-01-13T15:00:00Z",
+    }
+    with pytest.raises(SlotTaken):  # another call's booking at that time is not ours
+        await calendar.book(HAIRCUT, start, JANE, {"callSid": "CA43", "appointment": "apt_2"}, None)
+    assert len(cal.active()) == 1
+
+
 async def test_other_refusals_are_rejected_not_taken(
     cal: FakeCalcom, calendar: CalcomCalendar
 ) -> None:

@@ -19,7 +19,9 @@ packages/features/bookings/lib/handleCancelBooking.ts.
 Knobs: `mode` ("ok", "rate_limited", "server_error", "stall", "garbage": 200 with an HTML page),
 `latency`, `stall_seconds`,
 `revoke()` (the API key stops working), `conflict_next` (the next booking hits the race: 409),
-`email_required` (the default booking fields: email needed).
+`email_required` (the default booking fields: email needed), `lose_next_answer` (the booking is
+made but its answer never comes: a retry then meets "slot taken"). `GET /v2/bookings` lists
+bookings by `eventTypeId`, `afterStart`, `beforeEnd` (API key required).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class FakeCalcom(FakeHttpService):
         super().__init__(
             [
                 Route("/v2/slots", self._slots, methods=["GET"]),
-                Route("/v2/bookings", self._book, methods=["POST"]),
+                Route("/v2/bookings", self._bookings, methods=["GET", "POST"]),
                 Route("/v2/bookings/{uid}/cancel", self._cancel, methods=["POST"]),
             ]
         )
@@ -110,6 +112,7 @@ class FakeCalcom(FakeHttpService):
         self.mode: Mode = "ok"
         self.conflict_next = False
         self.email_required = False
+        self.lose_next_answer = False  # the next booking is made, its answer never arrives
         self.event_types: dict[int, EventType] = {}
         self.bookings: dict[str, Booking] = {}
         self._revoked = False
@@ -206,6 +209,33 @@ class FakeCalcom(FakeHttpService):
             days.setdefault(local.date().isoformat(), []).append(item)
         return self.done(recorded, JSONResponse({"status": "success", "data": days}))
 
+    async def _bookings(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._book(request)
+        recorded, early = await self._begin(request, BOOKINGS_VERSIONS)
+        if early is not None:
+            return self.done(recorded, early)
+        path = request.url.path
+        if not recorded.headers.get("authorization"):
+            message = "No API key provided"  # listing needs the key (UNCONFIRMED wording)
+            return self.done(recorded, calcom_error(401, "UnauthorizedException", message, path))
+        query = recorded.query
+        try:
+            after = datetime.fromisoformat(query.get("afterStart", "1970-01-01T00:00:00Z"))
+            before = datetime.fromisoformat(query.get("beforeEnd", "9999-12-31T00:00:00Z"))
+            event_type_id = int(query["eventTypeId"]) if "eventTypeId" in query else None
+        except ValueError:
+            return self.done(recorded, calcom_error(400, "BadRequestException", "Bad query", path))
+        found = [
+            self._output(b)
+            for b in sorted(self.bookings.values(), key=lambda b: b.start)
+            if b.start >= after and b.end <= before and event_type_id in (None, b.event_type_id)
+        ]
+        pagination = {"totalItems": len(found), "hasNextPage": False}
+        return self.done(
+            recorded, JSONResponse({"status": "success", "data": found, "pagination": pagination})
+        )
+
     async def _book(self, request: Request) -> Response:
         recorded, early = await self._begin(request, BOOKINGS_VERSIONS)
         if early is not None:
@@ -272,6 +302,9 @@ class FakeCalcom(FakeHttpService):
             body=body,
         )
         self.bookings[booking.uid] = booking
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            await self._release.wait()  # until stop(): the client gives up first
         return self.done(
             recorded,
             JSONResponse({"status": "success", "data": self._output(booking)}, status_code=201),
