@@ -96,9 +96,22 @@ class CalcomCalendar:
         response = await self._call("GET", "/v2/slots", SLOTS_VERSION, params=params)
         if response.status_code != 200:
             raise self._failure(response)
-        return _parse_slots(json_object(PROVIDER, response))
+        window = (utc(start), utc(end))
+        slots = _parse_slots(json_object(PROVIDER, response))
+        return [slot for slot in slots if window[0] <= slot[0] < window[1]]
 
     async def book(
+        self,
+        event_type_id: int,
+        start: datetime,
+        attendee: Attendee,
+        metadata: dict[str, str],
+        notes: str | None,
+    ) -> RemoteBooking:
+        async with deadline(PROVIDER, self._timeout):  # the look-up after "taken" included
+            return await self._book(event_type_id, start, attendee, metadata, notes)
+
+    async def _book(
         self,
         event_type_id: int,
         start: datetime,

@@ -167,6 +167,10 @@ class GoogleCalendar:
         return self._busy_intervals(json_object(PROVIDER, response))
 
     async def write_event(self, event: BookingEvent) -> str:
+        async with deadline(PROVIDER, self._timeout):  # the GET after a 409 included
+            return await self._write_event(event)
+
+    async def _write_event(self, event: BookingEvent) -> str:
         zone = event.tz.key
         body = {
             "id": event.event_id,

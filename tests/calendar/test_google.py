@@ -120,6 +120,19 @@ async def test_writing_the_same_booking_again_changes_nothing(
     assert len(google.events()) == 1
 
 
+async def test_the_timeout_bounds_the_whole_write_check_included(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    event = booking(at(2027, 1, 12, 14))
+    await calendar.write_event(event)
+    google.latency = TIMEOUT * 0.6  # each request in time, insert + GET together not
+    began = time.perf_counter()
+    with pytest.raises(CalendarUnavailable) as caught:
+        await calendar.write_event(event)
+    assert caught.value.kind == "slow"
+    assert time.perf_counter() - began < TIMEOUT + 0.3
+
+
 async def test_rewriting_an_event_deleted_in_the_calendar_is_refused(
     google: FakeGoogle, calendar: GoogleCalendar
 ) -> None:
