@@ -167,3 +167,33 @@ async def test_errors_and_tokens_have_the_documented_shapes(google: FakeGoogle) 
             },
         )
         assert (dead.status_code, dead.json()) == (400, INVALID_GRANT_EXAMPLE)
+
+
+@pytest.mark.parametrize(
+    ("event_id", "status"),
+    [
+        ("rcpa0123abcd", 200),  # base32hex: a-v and 0-9
+        ("7f3a0c9e-1b2d-4e5f-8a6b-7c8d9e0f1a2b", 400),  # a dashed UUID
+        ("RCPA0123ABCD", 400),  # upper case
+        ("rcpw0123", 400),  # w is past v
+        ("rcp1", 400),  # under 5 characters
+    ],
+)
+async def test_event_ids_follow_googles_rule(
+    google: FakeGoogle, event_id: str, status: int
+) -> None:
+    async with httpx.AsyncClient() as http:
+        token = await access_token(http, google)
+        answer = await http.post(
+            google.api_base + "/calendars/primary/events",
+            params={"sendUpdates": "none"},
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "id": event_id,
+                "start": {"dateTime": "2026-12-08T14:00:00+01:00"},
+                "end": {"dateTime": "2026-12-08T14:30:00+01:00"},
+            },
+        )
+    assert answer.status_code == status
+    if status == 400:
+        assert answer.json()["error"]["errors"][0]["reason"] == "invalid"
