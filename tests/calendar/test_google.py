@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -169,6 +170,16 @@ async def test_access_token_is_reused_and_refreshed_after_a_401(
     # The token the adapter sent never appears in what it could log.
     sent = google.requests[-1].headers["authorization"]
     assert sent.startswith("Bearer ya29.")
+
+
+async def test_concurrent_calls_share_one_token_refresh(
+    google: FakeGoogle, calendar: GoogleCalendar
+) -> None:
+    google.latency = 0.05
+    day = (at(2027, 1, 12, 0), at(2027, 1, 13, 0))
+    answers = await asyncio.gather(*(calendar.busy(*day) for _ in range(5)))
+    assert answers == [[]] * 5
+    assert google.count("/token") == 1
 
 
 async def test_revoked_grant_is_revoked(google: FakeGoogle, calendar: GoogleCalendar) -> None:
