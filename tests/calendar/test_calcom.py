@@ -12,7 +12,7 @@ import pytest
 
 from app.calendar.calcom import CalcomCalendar
 from app.calendar.errors import CalendarUnavailable, SlotTaken
-from app.calendar.ports import Attendee
+from app.calendar.ports import Attendee, BookingCalendar
 from tests.doubles.calcom import EventType, FakeCalcom
 from tests.doubles.server import free_port
 
@@ -33,7 +33,9 @@ async def cal() -> AsyncIterator[FakeCalcom]:
 async def calendar(cal: FakeCalcom) -> AsyncIterator[CalcomCalendar]:
     async with httpx.AsyncClient() as http:
         adapter = CalcomCalendar(http, api_key=cal.api_key, api_base=cal.base_url, timeout=TIMEOUT)
+        seam: BookingCalendar = adapter  # mypy: it implements the seam
         yield adapter
+        assert seam is adapter
         await adapter.aclose()
 
 

@@ -14,6 +14,7 @@ import pytest
 from app.calendar.errors import CalendarUnavailable
 from app.calendar.event import BookingEvent
 from app.calendar.google import GoogleCalendar
+from app.calendar.ports import FreeBusyCalendar
 from tests.doubles.google_calendar import FakeGoogle
 from tests.doubles.server import free_port
 
@@ -51,7 +52,9 @@ def calendar_for(
 @pytest.fixture
 async def calendar(google: FakeGoogle, http: httpx.AsyncClient) -> AsyncIterator[GoogleCalendar]:
     adapter = calendar_for(google, http)
+    seam: FreeBusyCalendar = adapter  # mypy: it implements the seam
     yield adapter
+    assert seam is adapter
     await adapter.aclose()
 
 
