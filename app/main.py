@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app import compose
 from app.business.api import business_app
 from app.business.backend import BusinessBackend
-from app.business.calendar_view import CalendarView
+from app.business.calendar_view import CalendarView, check_profile
 from app.business.profile import load_profile
 from app.config import Settings
 from app.db.engine import ping, project_root
@@ -117,6 +117,7 @@ def create_app(settings: Settings) -> Starlette:
     if not profile_path.is_absolute() and not profile_path.exists():
         profile_path = project_root() / profile_path  # relative to the checkout or image
     profile = load_profile(profile_path)
+    check_profile(profile, settings.calendar.value if settings.calendar else None)
     business = BusinessBackend(settings, profile)
     # The built-in backend is mounted now and given its database once the lifespan starts.
     business_mount = Mount("/business", app=_not_ready)

@@ -28,6 +28,18 @@ from app.calendar.service import BusinessCalendar
 NEAREST = 3
 
 
+def check_profile(profile: BusinessProfile, provider: str | None) -> None:
+    """With Cal.com, every service must name its event type; raises ValueError (one line)."""
+    if provider != "calcom":
+        return
+    missing = [s.name for s in profile.services if s.calcom_event_type_id is None]
+    if missing:
+        raise ValueError(
+            "CALENDAR=calcom needs calcom_event_type_id for every service in the business "
+            f"profile; missing for: {', '.join(missing)}"
+        )
+
+
 class CalendarView:
     def __init__(
         self, calendar: BusinessCalendar, profile: BusinessProfile, engine: AsyncEngine

@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from app.calendar.calcom import CalcomCalendar
 from app.calendar.caldav_calendar import CalDavCalendar
 from app.calendar.errors import CalendarUnavailable
 from app.calendar.event import Interval
+from app.calendar.google import GoogleCalendar
 from app.calendar.links import Link, LinkStore, OnDisconnect
 from app.calendar.ports import BookingCalendar, FreeBusyCalendar
 from app.config import CalendarProvider, Settings
@@ -202,4 +204,9 @@ def build_client(settings: Settings, tz: ZoneInfo, http: httpx.AsyncClient, link
         return CalDavCalendar(
             link.details["calendar_url"], link.details["username"], secret["password"], tz, timeout
         )
-    raise CalendarUnavailable("not_connected", f"{link.provider} is not supported here")
+    if link.provider == CalendarProvider.GOOGLE.value:
+        if settings.google_client_id is None:
+            raise CalendarUnavailable("not_connected", "GOOGLE_CLIENT_ID is not set any more")
+        calendar_id = str(link.details.get("calendar_id") or "primary")
+        return GoogleCalendar.from_settings(http, settings, secret["refresh_token"], calendar_id)
+    return CalcomCalendar.from_settings(http, settings, secret["api_key"])

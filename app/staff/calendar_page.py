@@ -116,7 +116,7 @@ class CalendarPages:
                 await probe.aclose()
         except CalendarUnavailable as exc:
             log.info("calendar_link_refused", provider="caldav", kind=exc.kind)
-            return await self.show(request, 400, error=_in_words(exc), url=url, username=user)
+            return await self.show(request, 400, error=in_words(exc), url=url, username=user)
         details = {"url": url, "calendar_url": calendar_url, "username": user, "name": name}
         await calendar.links.link("caldav", details, {"password": password})
         await calendar.forget()
@@ -172,7 +172,7 @@ async def calendar_alert(calendar: BusinessCalendar | None) -> str | None:
     return None
 
 
-def _in_words(exc: CalendarUnavailable) -> str:
+def in_words(exc: CalendarUnavailable) -> str:
     """Why linking failed, for an owner."""
     return {
         "revoked": "The server refused the user name or app password. Check them (use an "

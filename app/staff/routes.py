@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
+from app.staff.calendar_connect import CalendarConnect
 from app.staff.calendar_page import CalendarPages
 from app.staff.context import Console
 from app.staff.guard import GuardConfig, StaffGuard
@@ -68,6 +69,7 @@ def staff_mount(
     login = LoginPages(console, limits or Limits())
     pages = Pages(console)
     calendar = CalendarPages(console)
+    connect = CalendarConnect(console, calendar, key)
     routes = [
         Route("/", pages.today, name="today"),
         Route("/login", login.login, methods=["GET", "POST"], name="login"),
@@ -91,6 +93,13 @@ def staff_mount(
         ),
         Route("/calendar", calendar.page, name="calendar"),
         Route("/calendar/caldav", calendar.link_caldav, methods=["POST"], name="calendar_caldav"),
+        Route("/calendar/calcom", connect.calcom, methods=["POST"], name="calendar_calcom"),
+        Route("/calendar/google", connect.google_start, methods=["POST"], name="calendar_google"),
+        Route(
+            "/calendar/google/callback",
+            connect.google_callback,
+            name="calendar_google_callback",
+        ),
         Route("/calendar/check", calendar.next_free, methods=["POST"], name="calendar_check"),
         Route("/calendar/unlink", calendar.unlink, methods=["POST"], name="calendar_unlink"),
         Mount("/static", app=_Cached(StaticFiles(directory=STATIC)), name="static"),
