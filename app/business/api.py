@@ -8,6 +8,7 @@ here, so two callers racing for the last unit of a slot get one 201 and one 409.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Callable
@@ -273,16 +274,17 @@ class _Backend:
         """Cal.com books it; Postgres mirrors what Cal.com accepted, on any unit it fits."""
         assert self.calendar is not None
         try:
-            remote = await self.calendar.book(
-                service, req.start, req.customer_name, req.customer_phone, req.notes, req.call_sid
-            )
+            remote = await self.calendar.book(service, req, key)
         except SlotTaken:
             return await self._slot_taken(service, req.start.astimezone(UTC), now)
         try:
             row = await self._mirror(req, service, remote, key)
         except Exception:
+            # Cal.com took it but it could not be recorded: undo it rather than leave a
+            # booking nobody here knows of (the caller is told it did not work).
             log.exception("calendar_mirror_failed", service=service.name)
-            await self.calendar.undo(remote.uid)
+            with contextlib.suppress(CalendarUnavailable):
+                await self.calendar.undo(remote.uid)
             raise
         log.info("appointment_booked", appointment_id=row["id"], service=service.name)
         return json_response(self._appointment_json(row), 201)
@@ -290,6 +292,11 @@ class _Backend:
     async def _mirror(
         self, req: BookingRequest, service: Service, remote: RemoteBooking, key: str | None
     ) -> RowMapping:
+        query = select(appointments).where(appointments.c.external_uid == remote.uid)
+        async with self.engine.connect() as conn:
+            mirrored = (await conn.execute(query)).mappings().first()
+        if mirrored is not None:  # the same Cal.com booking, recorded already
+            return mirrored
         # Cal.com's own rules decided: a unit past the profile's capacity holds what it took.
         for unit in range(service.capacity + _MIRROR_SPARE_UNITS):
             row = await self._insert(

@@ -12,12 +12,14 @@ the receptionist offers to take a message: it never offers or books a time it co
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.business.hours import Booked, local_day_bounds
+from app.business.http import BookingRequest
 from app.business.profile import BusinessProfile, Service
 from app.business.tables import appointments
 from app.calendar.errors import CalendarUnavailable
@@ -110,23 +112,21 @@ class CalendarView:
         later = [s for s in found if s[0].astimezone(self.profile.tz).date() > first]
         return [s for s in same_day + later if s[0] != wanted_utc][:NEAREST]
 
-    async def book(
-        self,
-        service: Service,
-        start: datetime,
-        name: str,
-        phone: str | None,
-        notes: str | None,
-        call_sid: str | None,
-    ) -> RemoteBooking:
-        """Book at Cal.com; raises SlotTaken or CalendarUnavailable."""
+    async def book(self, service: Service, req: BookingRequest, key: str | None) -> RemoteBooking:
+        """Book at Cal.com; raises SlotTaken or CalendarUnavailable.
+
+        The metadata names this booking request (its Idempotency-Key, else a fresh one): the
+        adapter recognises its own booking by it when an answer was lost and it asks again.
+        """
         booking = await self.calendar.booking()
-        attendee = Attendee(name=name, phone=phone, time_zone=self.profile.timezone)
-        metadata = {"source": "phone receptionist"}
-        if call_sid:
-            metadata["callSid"] = call_sid
+        attendee = Attendee(
+            name=req.customer_name, phone=req.customer_phone, time_zone=self.profile.timezone
+        )
+        metadata = {"source": "phone receptionist", "request": key or secrets.token_hex(8)}
+        if req.call_sid:
+            metadata["callSid"] = req.call_sid
         return await self.calendar.call(
-            lambda: booking.book(self.event_type(service), start, attendee, metadata, notes)
+            lambda: booking.book(self.event_type(service), req.start, attendee, metadata, req.notes)
         )
 
     async def undo(self, uid: str) -> None:

@@ -20,7 +20,7 @@ from tests.doubles.server import free_port
 
 NEW_YORK = ZoneInfo("America/New_York")
 TIMEOUT = 1.0
-EVENT_ID = "rcpa0123abcd"  # event_id_for("apt_0123abcd")
+EVENT_ID = "rcp0123abcd"  # event_id_for("apt_0123abcd")
 
 
 @pytest.fixture
