@@ -72,9 +72,16 @@ class CalDavCalendar:
     # -- reading ---------------------------------------------------------------------------
 
     async def busy(self, start: datetime, end: datetime) -> list[Interval]:
+        # Asked for whole UTC days around the range: an all-day event then comes back whole,
+        # so it can be told apart and read in the business's zone (freebusy_intervals).
+        wide_start = datetime.combine(
+            start.astimezone(UTC).date() - timedelta(days=1), time(0), UTC
+        )
+        wide_end = datetime.combine(end.astimezone(UTC).date() + timedelta(days=2), time(0), UTC)
+
         def read() -> list[Interval]:
             try:
-                free_busy = self._calendar.freebusy_request(start, end)
+                free_busy = self._calendar.freebusy_request(wide_start, wide_end)
                 assert isinstance(free_busy, FreeBusy)  # a sync client answers at once
                 return freebusy_intervals(free_busy.icalendar_instance, self._tz)
             except (dav_error.ReportError, dav_error.ResponseError) as exc:
@@ -121,8 +128,8 @@ def event_ics(event: BookingEvent) -> str:
     vevent = icalendar.Event()
     vevent.add("uid", event.event_id)
     vevent.add("dtstamp", datetime.now(UTC))
-    vevent.add("dtstart", event.local_start)
-    vevent.add("dtend", event.local_end)
+    vevent.add("dtstart", _unambiguous(event.local_start))
+    vevent.add("dtend", _unambiguous(event.local_end))
     vevent.add("summary", event.title)
     vevent.add("description", event.description)
     if event.console_link:
@@ -134,6 +141,15 @@ def event_ics(event: BookingEvent) -> str:
     cal.add_component(_vtimezone(event.tz, event.local_start.date()))
     cal.add_component(vevent)
     return str(cal.to_ical().decode())
+
+
+def _unambiguous(moment: datetime) -> datetime:
+    """The local time with its TZID, unless that wall time happens twice (the hour clocks go
+    back): a reader takes such a time as its first occurrence (RFC 5545 3.3.5), so the second
+    is written in UTC instead."""
+    if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
+        return moment.astimezone(UTC)
+    return moment
 
 
 def _vtimezone(tz: ZoneInfo, around: date) -> icalendar.Timezone:
