@@ -22,7 +22,7 @@ from tests.doubles.openai_text import FakeOpenAIText
 from tests.doubles.twilio_api import FakeTwilioAPI
 from tests.doubles.twilio_messages import SentMessage
 from tests.notify.smtp import Received, SmtpServer
-from tests.notify.support import add_call, add_message_rows, notification_rows, plan
+from tests.notify.support import StopOnce, add_call, add_message_rows, notification_rows, plan
 from tests.notify.test_sender import sms_channel
 from tests.notify.test_summary import add_turns, call_row
 
@@ -47,25 +47,12 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-class StopOnce:
-    """The first time it is awaited, stops the database (and notes when)."""
-
-    def __init__(self, pg: EmbeddedPostgres) -> None:
-        self.pg = pg
-        self.stopped = asyncio.Event()
-
-    async def __call__(self, *_: object) -> None:
-        if not self.stopped.is_set():
-            self.stopped.set()
-            await self.pg.stop()
-
-
 async def through_outage(pg: EmbeddedPostgres, stop: StopOnce, work: Awaitable[int]) -> int:
     """Run `work` while the database stops (when `stop` fires) and comes back 3 s later; the work
     must still be waiting when it does (it has something to record)."""
     task = asyncio.ensure_future(work)
     async with asyncio.timeout(20):
-        await stop.stopped.wait()
+        await stop.down.wait()
     await asyncio.sleep(OUTAGE_SECONDS)
     assert not task.done()  # waiting for the database, not given up
     await pg.start()
