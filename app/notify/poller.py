@@ -27,17 +27,25 @@ class Poller:
         self._poll = poll
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.stopping = False  # a step checks it between items and returns early
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
 
-    async def stop(self) -> None:
-        """Stop at once: a step in flight is cancelled (its transaction rolls back)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop: the item in flight may finish within `grace` seconds (a message the provider
+        accepted gets recorded), then whatever is left is cancelled."""
+        if self._task is None:
+            return
+        self.stopping = True
+        self._wake.set()
+        if grace > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
 
     def wake(self) -> None:
         """Look for due work now rather than at the next poll."""
@@ -45,14 +53,14 @@ class Poller:
 
     async def _run(self) -> None:
         delay = self._poll
-        while True:
+        while not self.stopping:
             try:
                 handled = await self._step()
                 delay = self._poll
             except Exception as exc:
                 log.warning(f"{self._name}_failed", error=type(root_cause(exc)).__name__)
                 handled, delay = 0, min(delay * 2, MAX_BACKOFF_SECONDS)
-            if handled:
+            if handled or self.stopping:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

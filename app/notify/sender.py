@@ -43,6 +43,9 @@ log = get_logger(__name__)
 # 10-15 s); a database outage longer than this lets another sender take the row while the first
 # still waits to record it.
 CLAIM_LEASE_SECONDS = 300.0
+# On shutdown, how long a send in flight may take to finish and be recorded. Beyond the
+# channels' own timeouts would be pointless; a database still away by then loses the record.
+STOP_GRACE_SECONDS = 5.0
 
 
 class Sender:
@@ -76,9 +79,10 @@ class Sender:
     def start(self) -> None:
         self._poller.start()
 
-    async def stop(self) -> None:
-        """Stop at once: a row claimed but not recorded is sent again when its lease lapses."""
-        await self._poller.stop()
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop claiming; a send in flight has `grace` seconds to finish and be recorded. A row
+        claimed but not recorded by then is sent again when its lease lapses."""
+        await self._poller.stop(grace)
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
@@ -87,7 +91,7 @@ class Sender:
     async def send_due(self, limit: int = 20) -> int:
         """Send up to `limit` due rows, each once; how many were handled."""
         seen: list[int] = []
-        while len(seen) < limit:
+        while len(seen) < limit and not self._poller.stopping:
             async with self._engine.begin() as conn:  # the claim commits before the send
                 claimed = await outbox.claim(conn, self._wait, self._cap, seen, self._lease)
             if claimed is None:

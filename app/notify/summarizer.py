@@ -89,13 +89,14 @@ class Summarizer:
     def start(self) -> None:
         self._poller.start()
 
-    async def stop(self) -> None:
-        await self._poller.stop()
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; a summary in flight has `grace` seconds to be stored (it is paid for)."""
+        await self._poller.stop(grace)
 
     async def summarise_due(self, limit: int = 5) -> int:
         """Summarise up to `limit` ended calls; how many were settled."""
         settled = 0
-        while settled < limit:
+        while settled < limit and not self._poller.stopping:
             async with self._engine.begin() as conn:
                 claimed = (await conn.execute(CLAIM, {"lease": self._lease})).mappings().first()
                 if claimed is None:
