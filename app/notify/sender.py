@@ -14,8 +14,9 @@ none inside another's transaction:
 
 A retryable failure is tried again with exponential backoff, a permanent one (an invalid number,
 an opted-out or landline recipient, an SMTP 5xx) is marked failed with the reason. The window
-that remains: a process killed (or stopped) after the provider accepted a message and before the
-record sends that message again once the lease lapses. Each email carries a Message-ID made from
+that remains: a process killed after the provider accepted a message and before the record
+sends that message again once the lease lapses (a stopped one first gives the send in flight a
+few seconds to be recorded). Each email carries a Message-ID made from
 the row, so mail systems that drop repeated Message-IDs drop such a copy; Twilio's Messages API
 has no such guard (docs/notifications.md).
 """
