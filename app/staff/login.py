@@ -47,7 +47,7 @@ class LoginPages:
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
             if request.state.staff is not None:
-                return RedirectResponse(request.url_for("staff:today"), 303)
+                return RedirectResponse(request.url_for("staff:today").path, 303)
             return self._form(request)
         form = await request.form()
         email = normalise_email(str(form.get("email", "")))[:254]
@@ -95,7 +95,8 @@ class LoginPages:
         if session_id:
             await close_session(engine_of(request), session_id)
         log.info("staff_logout", user_id=request.state.staff.user_id)
+        # Relative: behind a proxy whose scheme is not believed, an absolute URL would say http.
         login = request.url_for("staff:login").include_query_params(notice="signed_out")
-        response = RedirectResponse(str(login), 303)
+        response = RedirectResponse(f"{login.path}?{login.query}", 303)
         response.delete_cookie(COOKIE, path="/staff")
         return response
