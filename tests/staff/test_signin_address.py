@@ -48,16 +48,21 @@ async def test_a_forged_x_forwarded_for_neither_moves_the_address_nor_lifts_the_
     assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
 
 
-async def test_forwarded_for_is_believed_from_a_proxy_named_in_forwarded_allow_ips(
+async def test_behind_a_named_proxy_its_forwarded_for_counts_and_rotating_it_slows_the_account(
     postgres: EmbeddedPostgres, tmp_path: Path
 ) -> None:
+    """FORWARDED_ALLOW_IPS names the proxy (here loopback): the address it forwards is believed,
+    and five failures from five of them slow the account down."""
     async with running_console(
         postgres, tmp_path, "proxied", forwarded_allow_ips="127.0.0.1"
     ) as console:
-        failed = await attempt(console, WRONG, **{"X-Forwarded-For": forged(7)})
+        for n in range(5):
+            failed = await attempt(console, WRONG, **{"X-Forwarded-For": forged(n)})
+            assert failed.status_code == 401
         addresses = await failure_addresses(console)
-    assert failed.status_code == 401
-    assert addresses == [forged(7)]
+        slowed = await attempt(console, PASSWORD, **{"X-Forwarded-For": forged(50)})
+    assert addresses == [forged(n) for n in range(5)]
+    assert slowed.status_code == 429 and "for this account" in slowed.text
 
 
 async def test_on_fly_the_address_is_fly_client_ip_and_rotating_it_slows_the_account(
