@@ -22,8 +22,8 @@ from app.notify.tables import notifications
 
 CLAIM = text(
     """
-    SELECT n.id, n.idempotency_key, n.kind, n.channel, n.recipient, n.subject, n.body, n.context, n.attempts,
-           n.call_sid, c.summary, c.callback_reason
+    SELECT n.id, n.idempotency_key, n.kind, n.channel, n.recipient, n.subject, n.body,
+           n.context, n.attempts, n.call_sid, c.summary, c.callback_reason
     FROM notifications n
     LEFT JOIN calls c ON c.call_sid = n.call_sid
     WHERE n.status = 'pending' AND n.next_attempt_at <= now() AND n.id <> ALL(:seen)

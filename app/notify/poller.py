@@ -30,6 +30,7 @@ class Poller:
         self.stopping = False  # a step checks it between items and returns early
 
     def start(self) -> None:
+        self.stopping = False
         self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self, grace: float = 0.0) -> None:

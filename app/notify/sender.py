@@ -16,9 +16,9 @@ A retryable failure is tried again with exponential backoff, a permanent one (an
 an opted-out or landline recipient, an SMTP 5xx) is marked failed with the reason. The window
 that remains: a process killed after the provider accepted a message and before the record
 sends that message again once the lease lapses (a stopped one first gives the send in flight a
-few seconds to be recorded). Each email carries a Message-ID made from
-the row, so mail systems that drop repeated Message-IDs drop such a copy; Twilio's Messages API
-has no such guard (docs/notifications.md).
+few seconds to be recorded). Each email carries a Message-ID made from the row, so mail systems
+that drop repeated Message-IDs drop such a copy; Twilio's Messages API has no such guard (README,
+"Notifications").
 """
 
 from __future__ import annotations
