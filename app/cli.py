@@ -18,7 +18,7 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from app.main import create_app
-    from app.server import WS_MAX_SIZE, ReceptionistServer
+    from app.server import WS_MAX_SIZE, ReceptionistServer, proxy_options
 
     try:
         app = create_app(settings)
@@ -32,8 +32,7 @@ def _serve(settings: Settings) -> int:
         app,
         host="0.0.0.0",
         port=settings.port,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        **proxy_options(settings),
         ws="websockets-sansio",
         ws_per_message_deflate=False,  # base64 audio barely compresses; deflate costs CPU and RAM
         ws_max_size=max(WS_MAX_SIZE, settings.max_frame_bytes),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -100,6 +101,10 @@ class Settings(BaseSettings):
     # The DNS server asked whether a Machine is still running (`<id>.vm.<app>.internal` AAAA):
     # Fly's resolver on every Machine is fdaa::3. Tests point it at a resolver of their own.
     fly_dns_server: str = "fdaa::3"
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks).
+    # None by default: a header anyone can write must not choose the address the sign-in
+    # throttle sees. On Fly the address is Fly-Client-IP instead (app/fleet/client_address.py).
+    forwarded_allow_ips: CommaList = ()
     # Notifications (app/notify): summaries, SMS and email to the owner, booking confirmations.
     openai_api_base: str = "https://api.openai.com/v1"
     openai_summary_model: str = "gpt-4.1-mini"
@@ -168,10 +173,26 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL such as https://api.openai.com/v1")
         return value.rstrip("/")
 
-    @field_validator("notify_sms_to", "notify_email_to", "notify_on", mode="before")
+    @field_validator(
+        "notify_sms_to", "notify_email_to", "notify_on", "forwarded_allow_ips", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> tuple[str, ...]:
         return addresses.split_list(value)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or network such as 10.0.0.5 or 10.0.0.0/8"
+                ) from None
+        return value
 
     @field_validator("notify_sms_to")
     @classmethod

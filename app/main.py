@@ -21,6 +21,7 @@ from app.business.calendar_view import CalendarView, check_profile
 from app.business.profile import load_profile
 from app.config import Settings
 from app.db.engine import ping, project_root
+from app.fleet.client_address import FlyClientAddress
 from app.fleet.machines import Machines
 from app.fleet.replay import FlyReplay
 from app.front import front_door_route
@@ -147,6 +148,8 @@ def create_app(settings: Settings) -> Starlette:
     # there by Fly's proxy, before any route (or WebSocket accept) sees it.
     app.add_middleware(FlyReplay, machines=_machines)
     app.add_middleware(RequestIdMiddleware)
+    if settings.fly_app_name:  # the client's address is the one Fly's proxy accepted
+        app.add_middleware(FlyClientAddress)
     return app
 
 

@@ -8,9 +8,11 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
+from app.config import Settings
 from app.logging import get_logger
 
 log = get_logger(__name__)
@@ -18,6 +20,19 @@ log = get_logger(__name__)
 # What uvicorn itself accepts: the app reads frames up to this and closes over MAX_FRAME_BYTES
 # with a clean 1009 (refusing inside uvicorn resets the socket while the peer is still sending).
 WS_MAX_SIZE = 1024 * 1024
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for forwarded headers: believed only from FORWARDED_ALLOW_IPS.
+
+    uvicorn rewrites the client address from X-Forwarded-For (and the scheme from
+    X-Forwarded-Proto) only when the connection comes from one of these proxies. With none
+    named, nobody's headers are believed, loopback included: the sign-in throttle keys on the
+    address (app/staff/throttle.py) and must not be handed one by the client. On Fly the
+    platform's own header is used instead (app/fleet/client_address.py).
+    """
+    trusted = settings.forwarded_allow_ips
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted) or None}
 
 
 class ReceptionistServer(uvicorn.Server):

@@ -1,21 +1,17 @@
-"""A minimal DNS client for one question: does this name have an AAAA record (RFC 1035, UDP)?
+"""One question to Fly's internal DNS: does this name have an AAAA record?
 
 Fly's internal DNS answers `<machine id>.vm.<app>.internal` with the Machine's 6PN address only
 while that Machine is started (Fly docs, networking/private-networking), so one AAAA query is
-how a Machine tells whether another one still runs. The service has no DNS library, and the
-system resolver cannot be pointed at a test's server, hence these few lines.
+how a Machine tells whether another one still runs. dnspython's async resolver asks it, pointed
+at FLY_DNS_SERVER (Fly's resolver, fdaa::3, on every Machine; a test's own server in tests)
+rather than at the system's resolv.conf, and with no cache: the caller keeps its own, short one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-import socket
-import struct
-
-AAAA = 28
-IN = 1
-NXDOMAIN = 3
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
 
 
 class DnsError(Exception):
@@ -33,66 +29,15 @@ def parse_server(server: str) -> tuple[str, int]:
     return server, 53
 
 
-def query(name: str, qtype: int = AAAA) -> tuple[int, bytes]:
-    """(message id, the query packet) for one question with recursion desired."""
-    qid = secrets.randbelow(0x10000)
-    header = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    labels = b"".join(
-        bytes([len(part)]) + part
-        for part in (p.encode("ascii") for p in name.strip(".").split("."))
-    )
-    return qid, header + labels + b"\x00" + struct.pack("!HH", qtype, IN)
-
-
-def _skip_name(data: bytes, at: int) -> int:
-    while True:
-        if at >= len(data):
-            raise DnsError("truncated name")
-        length = data[at]
-        if length & 0xC0 == 0xC0:  # a compression pointer ends the name
-            return at + 2
-        if length == 0:
-            return at + 1
-        at += 1 + length
-
-
-def count_answers(data: bytes, qid: int, qtype: int = AAAA) -> int:
-    """How many answers of `qtype` the reply holds; 0 for NXDOMAIN. Raises DnsError otherwise."""
-    if len(data) < 12:
-        raise DnsError("short reply")
-    rid, flags, qdcount, ancount, _ns, _ar = struct.unpack("!HHHHHH", data[:12])
-    if rid != qid or not flags & 0x8000:
-        raise DnsError("not our reply")
-    rcode = flags & 0x000F
-    if rcode == NXDOMAIN:
-        return 0
-    if rcode != 0:
-        raise DnsError(f"rcode {rcode}")
-    at = 12
-    for _ in range(qdcount):
-        at = _skip_name(data, at) + 4
-    found = 0
-    for _ in range(ancount):
-        at = _skip_name(data, at)
-        if at + 10 > len(data):
-            raise DnsError("truncated answer")
-        rtype, _cls, _ttl, rdlength = struct.unpack("!HHIH", data[at : at + 10])
-        at += 10 + rdlength
-        found += rtype == qtype
-    return found
-
-
-class _Reply(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        if not self.reply.done():
-            self.reply.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.reply.done():
-            self.reply.set_exception(exc)
+def resolver_for(server: str, timeout: float) -> dns.asyncresolver.Resolver:
+    """A resolver that asks `server` alone, and gives up after `timeout` seconds in all."""
+    host, port = parse_server(server)
+    resolver = dns.asyncresolver.Resolver(configure=False)  # not the system's resolv.conf
+    resolver.nameservers = [host]
+    resolver.port = port
+    resolver.timeout = timeout
+    resolver.lifetime = timeout
+    return resolver
 
 
 async def has_aaaa(server: str, name: str, timeout: float) -> bool:
@@ -100,20 +45,11 @@ async def has_aaaa(server: str, name: str, timeout: float) -> bool:
 
     Raises DnsError when the server gives no usable answer within `timeout`.
     """
-    host, port = parse_server(server)
-    qid, packet = query(name)
-    loop = asyncio.get_running_loop()
-    family = socket.AF_INET6 if ":" in host else socket.AF_UNSPEC
+    resolver = resolver_for(server, timeout)
     try:
-        async with asyncio.timeout(timeout):
-            transport, protocol = await loop.create_datagram_endpoint(
-                _Reply, remote_addr=(host, port), family=family
-            )
-            try:
-                transport.sendto(packet)
-                data = await protocol.reply
-            finally:
-                transport.close()
-    except (TimeoutError, OSError) as exc:
+        await resolver.resolve(name, "AAAA", search=False)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return False
+    except dns.exception.DNSException as exc:
         raise DnsError(type(exc).__name__) from exc
-    return count_answers(data, qid) > 0
+    return True

@@ -29,6 +29,12 @@ class Delivery:
 
 
 class Channel(Protocol):
-    """Sends one notification; never raises (every failure is a `Delivery`)."""
+    """Sends one notification; never raises (every failure is a `Delivery`).
 
-    async def send(self, recipient: str, subject: str | None, body: str) -> Delivery: ...
+    `key` names the notification (its outbox row's idempotency key): the same key on every
+    attempt, so a channel whose provider can drop a repeated message gives it to the provider.
+    """
+
+    async def send(
+        self, recipient: str, subject: str | None, body: str, *, key: str | None = None
+    ) -> Delivery: ...

@@ -3,8 +3,10 @@
 A row is due when its `next_attempt_at` has come and, if it waits for the call's summary, the
 summary is settled, or the call ended NOTIFY_SUMMARY_WAIT_SECONDS ago (then it goes out with the
 caller's own words), or it has waited `hold_cap` in all (a call whose end was never recorded).
-A claimed row stays locked (FOR UPDATE SKIP LOCKED) while it is sent, so no other sender, in
-this process or on another Machine, can take it.
+Claiming a row is its own short transaction: the row is picked with FOR UPDATE SKIP LOCKED and
+its `next_attempt_at` moved a lease ahead, then committed. No other sender, in this process or
+on another Machine, takes it while the lease runs; the send happens outside any transaction, and
+its outcome is recorded in another (app/notify/sender.py says why).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from app.notify.tables import notifications
 
 CLAIM = text(
     """
-    SELECT n.id, n.kind, n.channel, n.recipient, n.subject, n.body, n.context, n.attempts,
-           n.call_sid, c.summary, c.callback_reason
+    SELECT n.id, n.idempotency_key, n.kind, n.channel, n.recipient, n.subject, n.body,
+           n.context, n.attempts, n.call_sid, c.summary, c.callback_reason
     FROM notifications n
     LEFT JOIN calls c ON c.call_sid = n.call_sid
     WHERE n.status = 'pending' AND n.next_attempt_at <= now() AND n.id <> ALL(:seen)
@@ -49,12 +51,21 @@ async def add(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         )
 
 
+LEASE = text(
+    "UPDATE notifications SET next_attempt_at = now() + make_interval(secs => :lease) "
+    "WHERE id = :id"
+)
+
+
 async def claim(
-    conn: AsyncConnection, wait: float, cap: float, seen: list[int]
+    conn: AsyncConnection, wait: float, cap: float, seen: list[int], lease: float
 ) -> RowMapping | None:
-    """The next due row but those in `seen`, locked until the caller's transaction ends."""
+    """The next due row but those in `seen`, leased for `lease` seconds once the caller commits."""
     params = {"wait": wait, "cap": cap, "seen": seen}
-    return (await conn.execute(CLAIM, params)).mappings().first()
+    row = (await conn.execute(CLAIM, params)).mappings().first()
+    if row is not None:
+        await conn.execute(LEASE, {"id": row["id"], "lease": lease})
+    return row
 
 
 async def mark_sent(

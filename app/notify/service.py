@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -74,7 +76,9 @@ class Notifier:
         log.info("notify_started", summaries=self.summarizer is not None)
 
     async def stop(self) -> None:
+        # Both at once: each may take a few seconds to record what is in flight.
+        stops = [self.sender.stop()]
         if self.summarizer is not None:
-            await self.summarizer.stop()
-        await self.sender.stop()
+            stops.append(self.summarizer.stop())
+        await asyncio.gather(*stops)
         await self._http.aclose()

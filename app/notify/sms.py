@@ -36,7 +36,13 @@ class SmsChannel:
         )
         self._client.api.base_url = settings.twilio_api_base
 
-    async def send(self, recipient: str, subject: str | None, body: str) -> Delivery:
+    async def send(
+        self, recipient: str, subject: str | None, body: str, *, key: str | None = None
+    ) -> Delivery:
+        # Twilio's Messages API takes no idempotency key (the twilio package has IdempotencyKey
+        # for Payments and UserDefinedMessages only; I-Twilio-Idempotency-Token is a header on
+        # the webhooks Twilio sends us), so `key` has nowhere to go: exactly once rests on the
+        # outbox's claim and record (app/notify/sender.py).
         if not self._enabled:
             return Delivery.failed("Twilio is not configured (TWILIO_ACCOUNT_SID, ...)")
         try:

@@ -4,6 +4,11 @@ Any Machine may summarise any call: a call is claimed with a lease (summary_stat
 so a process that dies mid-way leaves it to another after `lease` seconds. The summary, its cost
 (added to calls.estimated_cost_usd) and, when someone must call back and no other notification
 tells the owner about this call, a `callback_needed` notification are written in one transaction.
+
+A summary is paid for when the model answers, so it is never thrown away: when the database is
+away at that moment the summary is kept in memory and stored once it answers
+(app/notify/persist.py). The same goes for a claim that ends without a summary (nothing said,
+the model failed): it is released as soon as the database answers, not when its lease lapses.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.logging import get_logger
 from app.notify import outbox
+from app.notify.persist import until_written
 from app.notify.plan import NotifyPlan
 from app.notify.poller import Poller
 from app.notify.summary_client import Summary, SummaryClient, SummaryError
@@ -83,13 +89,14 @@ class Summarizer:
     def start(self) -> None:
         self._poller.start()
 
-    async def stop(self) -> None:
-        await self._poller.stop()
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; a summary in flight has `grace` seconds to be stored (it is paid for)."""
+        await self._poller.stop(grace)
 
     async def summarise_due(self, limit: int = 5) -> int:
         """Summarise up to `limit` ended calls; how many were settled."""
         settled = 0
-        while settled < limit:
+        while settled < limit and not self._poller.stopping:
             async with self._engine.begin() as conn:
                 claimed = (await conn.execute(CLAIM, {"lease": self._lease})).mappings().first()
                 if claimed is None:
@@ -112,7 +119,8 @@ class Summarizer:
             log.warning("summary_failed", call_sid=sid, error=str(exc), final=final)
             await self._settle(sid, "failed" if final else None)
             return
-        async with self._engine.begin() as conn:
+
+        async def store(conn: AsyncConnection) -> None:
             await conn.execute(STORE, _values(sid, summary))
             if (
                 summary.callback_needed
@@ -124,6 +132,8 @@ class Summarizer:
                 }
                 rows = self._plan.owner_rows("callback_needed", sid, sid, context)
                 await outbox.add(conn, rows)
+
+        await until_written(self._engine, store, "summary", call_sid=sid)
         log.info(
             "call_summarised",
             call_sid=sid,
@@ -132,8 +142,12 @@ class Summarizer:
         )
 
     async def _settle(self, sid: str, status: str | None) -> None:
-        async with self._engine.begin() as conn:
+        """Release the claim (None: to be tried again) or close it; as soon as the database can."""
+
+        async def settle(conn: AsyncConnection) -> None:
             await conn.execute(SETTLE, {"sid": sid, "status": status})
+
+        await until_written(self._engine, settle, "summary_claim", call_sid=sid)
 
 
 def _values(sid: str, summary: Summary) -> dict[str, Any]:

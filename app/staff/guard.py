@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logging import get_logger
 from app.staff.context import engine_of
+from app.staff.origin import same_origin
 from app.staff.sessions import COOKIE, COOKIE_PATH, Signer, StaffSession, touch_session
 
 log = get_logger(__name__)
@@ -42,17 +43,6 @@ def route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
-
-
-def same_origin(connection: HTTPConnection, public_base: str | None) -> bool:
-    """The upgrade comes from a page of this site. Browsers send cookies with cross-site
-    WebSocket upgrades too and no CORS applies to them, so only Origin tells a hijacking
-    page apart; a client that sends no Origin is not a browser page and is refused."""
-    origin = urlsplit(connection.headers.get("origin", "")).netloc
-    allowed = {connection.headers.get("host", "")}
-    if public_base:
-        allowed.add(urlsplit(public_base).netloc)
-    return bool(origin) and origin in allowed
 
 
 def is_public(path: str) -> bool:

@@ -10,7 +10,7 @@ from app.staff.accounts import authenticate, normalise_email
 from app.staff.context import Console, engine_of, safe_next
 from app.staff.guard import PRELOGIN_COOKIE
 from app.staff.sessions import COOKIE, close_session, new_token, open_session
-from app.staff.throttle import Limits, clear_failures, is_throttled, record_failure
+from app.staff.throttle import Limits, clear_failures, record_failure, throttled
 
 log = get_logger(__name__)
 
@@ -47,22 +47,26 @@ class LoginPages:
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
             if request.state.staff is not None:
-                return RedirectResponse(request.url_for("staff:today"), 303)
+                return RedirectResponse(request.url_for("staff:today").path, 303)
             return self._form(request)
         form = await request.form()
         email = normalise_email(str(form.get("email", "")))[:254]
         password = str(form.get("password", ""))[:1024]
+        # The address uvicorn or Fly's proxy vouches for (app/server.py), never a client's header.
         address = request.client.host if request.client else "unknown"
         engine = engine_of(request)
-        if await is_throttled(engine, email, address, self.limits):
-            log.warning("staff_login_throttled")
-            minutes = int(self.limits.window.total_seconds() // 60)
-            return self._form(
-                request,
-                status=429,
-                email=email,
-                error=f"Too many failed sign-ins. Wait {minutes} minutes, then try again.",
-            )
+        refused = await throttled(engine, email, address, self.limits)
+        if refused is not None:
+            log.warning("staff_login_throttled", account_slowed=refused.account_slowed)
+            if refused.account_slowed:
+                wait = f"{refused.retry_after} seconds"
+                error = f"Too many failed sign-ins for this account. Wait {wait}, then try again."
+            else:
+                minutes = refused.retry_after // 60
+                error = f"Too many failed sign-ins. Wait {minutes} minutes, then try again."
+            response = self._form(request, status=429, email=email, error=error)
+            response.headers["Retry-After"] = str(refused.retry_after)
+            return response
         account = await authenticate(engine, email, password) if email and password else None
         if account is None:
             await record_failure(engine, email, address)
@@ -91,7 +95,8 @@ class LoginPages:
         if session_id:
             await close_session(engine_of(request), session_id)
         log.info("staff_logout", user_id=request.state.staff.user_id)
+        # Relative: behind a proxy whose scheme is not believed, an absolute URL would say http.
         login = request.url_for("staff:login").include_query_params(notice="signed_out")
-        response = RedirectResponse(str(login), 303)
+        response = RedirectResponse(f"{login.path}?{login.query}", 303)
         response.delete_cookie(COOKIE, path="/staff")
         return response

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, get_type_hints
 
@@ -59,6 +60,9 @@ class FakeOpenAIText:
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    # Runs before a completion is answered (it is paid for from then on): a test causes a fault
+    # there, e.g. stops the database the summary is to be stored in.
+    before_answer: Callable[[], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._create, methods=["POST"])])
@@ -129,6 +133,8 @@ class FakeOpenAIText:
             await asyncio.sleep(self.delay)
         if self.mode == "stall":
             await self._release.wait()
+        if self.before_answer is not None:
+            await self.before_answer()
         if self.mode == "error":
             return _error(
                 500, "The server had an error while processing your request.", "server_error", None

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -48,11 +49,19 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def serve_app(
-    app: ASGIApp, port: int | None = None, *, ws_max_size: int = WS_MAX_SIZE
+    app: ASGIApp,
+    port: int | None = None,
+    *,
+    ws_max_size: int = WS_MAX_SIZE,
+    proxy: dict[str, Any] | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """Start uvicorn (lifespan included) and stop it on exit, as `receptionist serve` would."""
+    """Start uvicorn (lifespan included) and stop it on exit, as `receptionist serve` would.
+
+    `proxy`: the forwarded-header options `serve` passes (app.server.proxy_options); without
+    them uvicorn's defaults apply (X-Forwarded-* believed from loopback)."""
     config = uvicorn.Config(
         app,
+        **(proxy or {}),
         host="127.0.0.1",
         port=port or free_port(),
         ws="websockets-sansio",

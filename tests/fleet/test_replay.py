@@ -9,6 +9,9 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import dns.message
+import dns.rcode
+import dns.rdatatype
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 from app.config import load_settings
 from app.db.engine import make_engine
 from app.db.stream_tokens import UsedTokens
-from app.fleet.dns import DnsError, count_answers, has_aaaa, parse_server, query
+from app.fleet.dns import DnsError, has_aaaa, parse_server
 from app.fleet.machines import Machines, machine_in_path, machine_of
 from app.twilio.tokens import StreamTokens
 from tests.doubles.fly_dns import FlyDnsDouble
@@ -127,17 +130,30 @@ async def test_the_machine_check_caches_and_counts_an_unanswered_lookup_as_gone(
         ]
 
 
-def test_dns_wire_format() -> None:
+def test_the_dns_server_setting_takes_host_and_port() -> None:
     assert parse_server("fdaa::3") == ("fdaa::3", 53)
     assert parse_server("[fdaa::3]:5353") == ("fdaa::3", 5353)
     assert parse_server("127.0.0.1:5353") == ("127.0.0.1", 5353)
-    qid, packet = query("a.vm.rx.internal")
-    dns = FlyDnsDouble("rx", lambda: {"a"})
-    assert count_answers(dns.answer(packet), qid) == 1
-    qid, packet = query("b.vm.rx.internal")
-    assert count_answers(dns.answer(packet), qid) == 0  # NXDOMAIN
-    with pytest.raises(DnsError):
-        count_answers(dns.answer(packet), qid ^ 1)  # not the reply to our question
+
+
+def test_the_dns_double_answers_in_a_wire_format_dnspython_reads() -> None:
+    double = FlyDnsDouble("rx", lambda: {"a"})
+    query = dns.message.make_query("a.vm.rx.internal", dns.rdatatype.AAAA)
+    reply = dns.message.from_wire(double.answer(query.to_wire()))
+    assert query.is_response(reply) and reply.rcode() == dns.rcode.NOERROR
+    [answer] = reply.answer
+    assert answer.rdtype == dns.rdatatype.AAAA and str(answer[0]).startswith("fdaa:")
+    query = dns.message.make_query("b.vm.rx.internal", dns.rdatatype.AAAA)
+    reply = dns.message.from_wire(double.answer(query.to_wire()))
+    assert query.is_response(reply) and reply.rcode() == dns.rcode.NXDOMAIN
+
+
+async def test_has_aaaa_through_dnspython_against_the_double() -> None:
+    async with FlyDnsDouble("rx", lambda: {OTHER}) as double:
+        assert await has_aaaa(double.server, f"{OTHER}.vm.rx.internal", 1.0)
+        assert not await has_aaaa(double.server, f"{GONE}.vm.rx.internal", 1.0)  # NXDOMAIN
+        assert not await has_aaaa(double.server, "elsewhere.example", 1.0)
+    assert double.queries[0] == f"{OTHER}.vm.rx.internal"
 
 
 async def test_a_stream_token_is_single_use_across_machines(engine: AsyncEngine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -25,6 +26,8 @@ class _Handler:
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)  # recipients answered 550
     reject_data: str | None = None  # e.g. "554 5.7.1 ..." for every message
+    # Runs once a message is kept, before the 250 goes back (a test stops the database there).
+    on_accepted: Callable[[Received], Awaitable[None]] | None = None
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -39,7 +42,10 @@ class _Handler:
             return self.reject_data
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        received = Received(envelope.mail_from, list(envelope.rcpt_tos), parsed)
+        self.received.append(received)
+        if self.on_accepted is not None:
+            await self.on_accepted(received)
         return "250 Message accepted for delivery"
 
 

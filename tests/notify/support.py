@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.embedded import EmbeddedPostgres
 from app.notify import outbox
 from app.notify.plan import NotifyPlan
 
@@ -59,3 +61,19 @@ async def notification_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         rows = await conn.execute(text("SELECT * FROM notifications ORDER BY id"))
         return [dict(r) for r in rows.mappings()]
+
+
+class StopOnce:
+    """The first time it is awaited, stops the database: `stopped` is set as it begins to, `down`
+    once it has."""
+
+    def __init__(self, pg: EmbeddedPostgres) -> None:
+        self.pg = pg
+        self.stopped = asyncio.Event()
+        self.down = asyncio.Event()
+
+    async def __call__(self, *_: object) -> None:
+        if not self.stopped.is_set():
+            self.stopped.set()
+            await self.pg.stop()
+            self.down.set()

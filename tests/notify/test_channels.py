@@ -114,6 +114,21 @@ async def test_email_arrives_with_its_headers_and_body(smtp: SmtpServer) -> None
     assert message.get_content().replace("\r\n", "\n") == "Call Jane back.\n"  # CRLF on the wire
 
 
+async def test_every_attempt_at_one_notification_carries_the_same_message_id(
+    smtp: SmtpServer,
+) -> None:
+    """The provider's guard against a copy sent twice: one notification, one Message-ID."""
+    mail = MailChannel(parse_smtp_url(smtp.url), "receptionist@example.com", timeout=5)
+    key = "message_taken:m1:email:owner@example.org"
+    first = await mail.send("owner@example.org", "s", "b", key=key)
+    again = await mail.send("owner@example.org", "s", "b", key=key)
+    other = await mail.send("owner@example.org", "s", "b", key=key.replace("m1", "m2"))
+    ids = [r.message["Message-ID"] for r in smtp.received]
+    assert ids == [first.provider_id, again.provider_id, other.provider_id]
+    assert ids[0] == ids[1] != ids[2]
+    assert ids[0].endswith("@example.com>") and "owner" not in ids[0]  # no address in it
+
+
 async def test_an_smtp_5xx_for_the_recipient_fails_for_good(smtp: SmtpServer) -> None:
     smtp.handler.refuse.add("gone@example.org")
     mail = MailChannel(parse_smtp_url(smtp.url), "receptionist@example.com", timeout=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,6 +17,7 @@ from app.notify.mail import MailChannel
 from app.notify.sender import Sender
 from app.notify.sms import SmsChannel
 from tests.doubles.twilio_api import FakeTwilioAPI
+from tests.doubles.twilio_messages import SentMessage
 from tests.notify.smtp import SmtpServer
 from tests.notify.support import (
     BUSINESS,
@@ -185,3 +187,27 @@ async def test_a_late_summary_does_not_hold_the_notification_past_the_wait(
     assert await s.send_due() == 1
     [body] = twilio.messages.bodies_to(OWNER_SMS)
     assert "Please call me about my crown." in body  # the caller's own words
+
+
+async def test_a_send_in_flight_when_the_sender_stops_is_finished_and_recorded(
+    engine: AsyncEngine, twilio: FakeTwilioAPI, http: httpx.AsyncClient
+) -> None:
+    """A deploy's SIGTERM stops the sender mid-send: the message Twilio accepted is recorded as
+    sent, not left to be sent again when its claim lapses."""
+    await add_call(engine, "CA7")
+    await add_message_rows(engine, "CA7", plan(email_to=()))
+    accepted = asyncio.Event()
+
+    async def slow_answer(_: SentMessage) -> None:
+        accepted.set()
+        await asyncio.sleep(0.5)  # the 201 is still on its way when the stop comes
+
+    twilio.messages.on_accepted = slow_answer
+    s = sender(engine, {"sms": sms_channel(twilio, http)})
+    s.start()
+    async with asyncio.timeout(10):
+        await accepted.wait()
+    await s.stop()
+    [row] = await notification_rows(engine)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert s.sent == 1 and len(twilio.messages.sent) == 1

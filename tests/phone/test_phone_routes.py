@@ -19,6 +19,8 @@ from websockets.asyncio.client import connect
 
 from app.db.embedded import EmbeddedPostgres
 from app.lib.audio import tone_ulaw
+from app.staff.secret import secret_key
+from app.staff.sessions import COOKIE, Signer, open_session
 from tests.doubles.harness import CallHarness
 from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from tests.signin import cookie_header
@@ -226,3 +228,35 @@ async def test_a_transfer_left_ringing_ends_the_call(
     assert row["end_reason"] == "caller_hangup"
     assert row["transfer_status"] == "failed" and row["dial_call_status"] == "canceled"
     assert late.status_code == 409  # the ring is over: a late "no answer" finds nothing
+
+
+async def test_on_an_https_deployment_an_upgrade_from_an_http_page_is_refused(
+    postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """The whole origin counts: the site's host over plain http is another origin."""
+    config = FakeRealtimeConfig(greeting=AudioReply("Hi, how can I help?", 400))
+    public = "https://rx.example.com"
+    async with dev_phone_service(postgres, tmp_path, config, public_base_url=public) as h:
+        # Secure cookies do not travel over the test's plain http: the browser's session
+        # cookie is made as the sign-in form would make it.
+        account = await h.fetch_one("SELECT id FROM staff_users")
+        session_id, _ = await open_session(h.engine, account["id"])
+        cookie = Signer(secret_key(h.settings), "staff-session").sign(session_id)
+        headers = {"Cookie": f"{COOKIE}={cookie}"}
+        refused = []
+        for page in ("http://rx.example.com", h.base_url, "https://rx.example.com:8443"):
+            with pytest.raises(websockets.InvalidStatus) as refusal:
+                async with connect(
+                    _ws_url(h),
+                    origin=page,  # type: ignore[arg-type]
+                    additional_headers=headers,
+                ):
+                    pass
+            refused.append(refusal.value.response.status_code)
+        async with connect(
+            _ws_url(h),
+            origin=public,  # type: ignore[arg-type]
+            additional_headers=headers,
+        ) as ws:
+            await ws.send(orjson.dumps({"event": "connected"}).decode())
+    assert refused == [403, 403, 403]

@@ -15,6 +15,7 @@ from app.config import Settings, load_settings
 from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine, upgrade
 from app.main import create_app
+from app.server import proxy_options
 from app.staff.accounts import add_account
 from tests.conftest import create_database
 from tests.doubles.server import serve_app
@@ -71,7 +72,7 @@ async def running_console(
     config = load_settings(database_url=url, _env_file=None, **values)
     app = create_app(config)
     try:
-        async with serve_app(app) as server:
+        async with serve_app(app, proxy=proxy_options(config)) as server:
             yield Console(url, engine, config, server.http_url, app)
     finally:
         await engine.dispose()
