@@ -25,6 +25,7 @@ from caldav.lib import error as dav_error
 
 from app.calendar.errors import CalendarUnavailable
 from app.calendar.event import BookingEvent, Interval, merge
+from app.calendar.vtimezone import vtimezone
 
 T = TypeVar("T")
 
@@ -138,7 +139,7 @@ def event_ics(event: BookingEvent) -> str:
     cal = icalendar.Calendar()
     cal.add("prodid", _PRODID)
     cal.add("version", "2.0")
-    cal.add_component(_vtimezone(event.tz, event.local_start.date()))
+    cal.add_component(vtimezone(event.tz.key, event.local_start.year))
     cal.add_component(vevent)
     return str(cal.to_ical().decode())
 
@@ -150,22 +151,6 @@ def _unambiguous(moment: datetime) -> datetime:
     if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
         return moment.astimezone(UTC)
     return moment
-
-
-def _vtimezone(tz: ZoneInfo, around: date) -> icalendar.Timezone:
-    """The zone's VTIMEZONE for the year either side of `around` (RFC 5545 3.6.5 asks only for
-    the transitions the event needs). Observances that change nothing (icalendar starts with
-    one) are left out: vobject, which Radicale and others parse with, then reads the zone as
-    one fixed offset and files a summer event an hour late."""
-    zone = icalendar.Timezone.from_tzid(
-        tz.key, first_date=around - timedelta(days=366), last_date=around + timedelta(days=366)
-    )
-    changes = [
-        c for c in zone.subcomponents if c.decoded("TZOFFSETFROM") != c.decoded("TZOFFSETTO")
-    ]
-    if changes:  # a zone without DST keeps its single observance
-        zone.subcomponents = changes
-    return zone
 
 
 def _as_instant(value: date | datetime, tz: ZoneInfo) -> datetime:
@@ -305,23 +290,28 @@ def _holds_events(calendar: Calendar) -> bool:
     return "VEVENT" in components
 
 
-async def find_calendar(url: str, username: str, password: str, timeout: float) -> tuple[str, str]:
-    """(calendar URL, display name) for what the owner typed: a calendar's own URL, or their
-    server's address (then the first calendar that holds events). Raises CalendarUnavailable."""
+async def list_calendars(
+    url: str, username: str, password: str, timeout: float
+) -> list[tuple[str, str]]:
+    """(URL, display name) of the calendars that hold events, for what the owner typed: a
+    calendar's own address (then only it) or their server's. Raises CalendarUnavailable."""
     wanted = url if url.endswith("/") else url + "/"
 
-    def discover() -> tuple[str, str]:
+    def discover() -> list[tuple[str, str]]:
         with DAVClient(
             url=wanted, username=username, password=password, timeout=max(1, round(timeout))
         ) as client:
             calendars = client.get_principal().get_calendars()
             assert isinstance(calendars, list)  # a sync client answers at once
-            if not calendars:
+            found = [
+                (str(c.url), str(c.get_display_name() or c.url))
+                for c in calendars
+                if _holds_events(c)
+            ]
+            exact = [c for c in found if c[0] == wanted]
+            if not (exact or found):
                 raise CalendarUnavailable("rejected", "no calendar was found at that address")
-            chosen = next((c for c in calendars if str(c.url) == wanted), None)
-            if chosen is None:
-                chosen = next((c for c in calendars if _holds_events(c)), calendars[0])
-            return str(chosen.url), str(chosen.get_display_name() or chosen.url)
+            return exact or found
 
     try:
         async with asyncio.timeout(timeout * 3):  # a few PROPFINDs

@@ -46,7 +46,7 @@ class Link:
 class LinkStore:
     def __init__(self, engine: AsyncEngine, sealer: Sealer) -> None:
         self._engine = engine
-        self._sealer = sealer
+        self.sealer = sealer
 
     async def get(self) -> Link | None:
         async with self._engine.connect() as conn:
@@ -56,7 +56,7 @@ class LinkStore:
         secret: dict[str, Any] | None = None
         if row["sealed_secret"] is not None:
             try:
-                secret = self._sealer.open(row["sealed_secret"])
+                secret = self.sealer.open(row["sealed_secret"])
             except SealBroken:
                 log.warning("calendar_credentials_unreadable", provider=row["provider"])
         link = _link(row, secret)
@@ -70,7 +70,7 @@ class LinkStore:
             "provider": provider,
             "status": "connected",
             "details": details,
-            "sealed_secret": self._sealer.seal(secret),
+            "sealed_secret": self.sealer.seal(secret),
             "connected_at": text("now()"),
             "last_read_at": None,
             "last_error": None,

@@ -32,6 +32,17 @@ class Sealer:
     def seal(self, secret: dict[str, Any]) -> bytes:
         return self._fernet.encrypt(orjson.dumps(secret))
 
+    def seal_text(self, text: str) -> str:
+        """A secret as a token a form may carry back (e.g. while the owner picks a calendar)."""
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def open_text(self, token: str, max_age: int) -> str | None:
+        """The secret of a `seal_text` token no older than `max_age` seconds, else None."""
+        try:
+            return self._fernet.decrypt(token.encode(), ttl=max_age).decode()
+        except (InvalidToken, ValueError):
+            return None
+
     def open(self, sealed: bytes) -> dict[str, Any]:
         try:
             value = orjson.loads(self._fernet.decrypt(sealed))

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.calendar import outbox as calendar_outbox
-from app.calendar.caldav_calendar import CalDavCalendar, find_calendar
+from app.calendar.caldav_calendar import CalDavCalendar, list_calendars
 from app.calendar.errors import CalendarUnavailable
 from app.calendar.service import BusinessCalendar
 from app.functions.business_client import BusinessError
@@ -29,6 +29,7 @@ from app.staff.context import Console, engine_of
 log = get_logger(__name__)
 
 SLOTS_SHOWN = 6
+CHOICE_SECONDS = 600
 DAYS_LOOKED = 14
 
 
@@ -65,6 +66,8 @@ class CalendarPages:
             "check_service": None,
             "check_error": None,
             "free": None,
+            "choices": None,
+            "sealed": "",
         }
         return self.console.render(
             request,
@@ -86,14 +89,16 @@ class CalendarPages:
         return _runtime(request).calendar
 
     async def link_caldav(self, request: Request) -> Response:
+        """Link a CalDAV calendar. Where the address holds several, the owner picks one; the
+        app password travels back with that choice sealed (never in plain text), 10 minutes."""
         calendar = self._calendar(request)
         if calendar is None or calendar.provider is None or calendar.provider.value != "caldav":
             return await self.show(request, 409, error="CALENDAR is not set to caldav.")
         form = await request.form()
-        url, user, password = (
-            _field(form, "url"),
-            _field(form, "username"),
-            _field(form, "password"),
+        url, user = _field(form, "url"), _field(form, "username")
+        sealer = calendar.links.sealer
+        password = _field(form, "password") or (
+            sealer.open_text(_field(form, "sealed", 2000), CHOICE_SECONDS) or ""
         )
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -102,11 +107,26 @@ class CalendarPages:
             )
         if not user or not password:
             return await self.show(
-                request, 400, error="Both the user name and the app password are needed.", url=url
+                request,
+                400,
+                error="Both the user name and the app password are needed.",
+                url=url,
+                username=user,
             )
         timeout = self.console.settings.calendar_timeout_seconds
         try:
-            calendar_url, name = await find_calendar(url, user, password, timeout)
+            found = await list_calendars(url, user, password, timeout)
+            chosen = [c for c in found if c[0] == _field(form, "calendar_url")]
+            if not chosen and len(found) > 1:
+                return await self.show(
+                    request,
+                    200,
+                    url=url,
+                    username=user,
+                    choices=found,
+                    sealed=sealer.seal_text(password),
+                )
+            calendar_url, name = (chosen or found)[0]
             # Prove the free/busy read works before anything is stored.
             probe = CalDavCalendar(calendar_url, user, password, calendar.tz, timeout)
             now = datetime.now(UTC)
