@@ -14,7 +14,9 @@ class Usage:
     output_tokens: int = 0
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # a part of input_tokens; of which, where the usage says:
+    cached_audio_tokens: int = 0
+    cached_text_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -23,6 +25,8 @@ class Usage:
             self.input_audio_tokens + other.input_audio_tokens,
             self.output_audio_tokens + other.output_audio_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.cached_audio_tokens + other.cached_audio_tokens,
+            self.cached_text_tokens + other.cached_text_tokens,
         )
 
 

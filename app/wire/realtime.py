@@ -23,12 +23,15 @@ def _usage(raw: Any) -> E.Usage:
         return E.Usage()
     inp = raw.get("input_token_details") or {}
     out = raw.get("output_token_details") or {}
+    cached = inp.get("cached_tokens_details") or {}
     return E.Usage(
         input_tokens=int(raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("output_tokens") or 0),
         input_audio_tokens=int(inp.get("audio_tokens") or 0),
         output_audio_tokens=int(out.get("audio_tokens") or 0),
         cached_tokens=int(inp.get("cached_tokens") or 0),
+        cached_audio_tokens=int(cached.get("audio_tokens") or 0),
+        cached_text_tokens=int(cached.get("text_tokens") or 0),
     )
 
 
