@@ -108,6 +108,16 @@ class AgentAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentAudioDone:
+    """`response.output_audio.done`: no more audio of this item (other items may follow it in
+    the same response: a 2.x model's preamble comes before its function calls or its answer)."""
+
+    at_ms: int
+    response_id: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentTranscriptDelta:
     at_ms: int
     response_id: str
@@ -202,6 +212,7 @@ ModelEvent = (
     | CallerTranscript
     | ResponseCreated
     | AgentAudio
+    | AgentAudioDone
     | AgentTranscriptDelta
     | AgentTranscriptDone
     | FunctionCallRequested

@@ -186,6 +186,8 @@ class CallMachine:
                 if turn is not None and not turn.text_done:
                     turn.text += event.delta
                 return []
+            case E.AgentAudioDone():
+                return self._agent_audio_done(event)
             case E.AgentTranscriptDone():
                 return self._agent_transcript_done(event)
             case E.FunctionCallRequested():
@@ -303,7 +305,11 @@ class CallMachine:
             self._cancel_when_created = True
             self._awaiting_response_since = None
         for turn in self._unfinished_agent_turns():
-            actions += self._finish_agent_turn(turn, interrupted=True)
+            # A complete item heard to its end (a preamble) was not interrupted by this.
+            heard_all = self.playback.heard_ms(turn.item_id) >= self.playback.sent_ms(turn.item_id)
+            actions += self._finish_agent_turn(
+                turn, interrupted=not (turn.audio_done and heard_all)
+            )
         return actions
 
     def _caller_transcript(self, event: E.CallerTranscript) -> list[A.Action]:
@@ -332,12 +338,25 @@ class CallMachine:
         actions += [A.PlayAudio(event.payload), A.SendMark(mark)]
         return actions
 
+    def _agent_audio_done(self, event: E.AgentAudioDone) -> list[A.Action]:
+        """One item of a response is complete (a preamble before the answer): once its
+        transcript is in too, it is saved when heard, without waiting for the response's end."""
+        turn = self.transcript.agent.get(event.item_id)
+        if turn is None or turn.seq < 0:
+            return []
+        turn.audio_sent_all = True
+        turn.audio_done = turn.audio_done or turn.text_done
+        if turn.audio_done and not self.playback.item_playing(turn.item_id):
+            return self._finish_agent_turn(turn, interrupted=False)
+        return []
+
     def _agent_transcript_done(self, event: E.AgentTranscriptDone) -> list[A.Action]:
         turn = self.transcript.agent.get(event.item_id)
         if turn is None or turn.seq < 0:
             return []
         turn.text = event.text
         turn.text_done = True
+        turn.audio_done = turn.audio_done or turn.audio_sent_all
         if turn.audio_done and not self.playback.item_playing(turn.item_id):
             return self._finish_agent_turn(turn, interrupted=False)
         return []

@@ -54,6 +54,8 @@ def _parse(ev: dict[str, Any], at_ms: int) -> E.ModelEvent | None:
     if kind == "response.output_audio.delta":
         delta = ev["delta"]
         return E.AgentAudio(at_ms, ev["response_id"], ev["item_id"], delta, b64_decoded_len(delta))
+    if kind == "response.output_audio.done":
+        return E.AgentAudioDone(at_ms, ev["response_id"], ev["item_id"])
     if kind == "response.output_audio_transcript.delta":
         return E.AgentTranscriptDelta(at_ms, ev["response_id"], ev["item_id"], ev["delta"])
     if kind == "response.output_audio_transcript.done":

@@ -221,3 +221,18 @@ def test_usage_splits_cached_audio_from_cached_text() -> None:
     )
     assert isinstance(done, E.ResponseDone)
     assert done.usage == E.Usage(900, 100, 300, 80, 500, 120, 380)
+
+
+def test_output_audio_done_ends_one_item_of_a_response() -> None:
+    done = rt.parse_server_event(
+        ev(
+            type="response.output_audio.done",
+            event_id="e",
+            response_id="r",
+            item_id="pre",
+            output_index=0,
+            content_index=0,
+        ),
+        5,
+    )
+    assert done == E.AgentAudioDone(5, "r", "pre")

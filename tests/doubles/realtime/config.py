@@ -29,6 +29,8 @@ class AudioReply:
 
     text: str  # the transcript of what is "said"
     audio_ms: int | None = None  # length of audio; default: 60 ms per character, min 400
+    # Spoken first, as its own assistant item in the same response (a 2.x model's preamble).
+    preamble: str | None = None
 
     def duration_ms(self) -> int:
         if self.audio_ms is not None:
@@ -44,6 +46,8 @@ class FunctionCallReply:
     arguments: dict[str, Any] | str  # str lets a test send broken JSON
     call_id: str | None = None  # default generated "call_<n>"
     preamble: str | None = None  # spoken before the call, in the same response
+    # More function calls in the same response, each its own item (parallel tool calls).
+    parallel: tuple[FunctionCallReply, ...] = ()
 
     def arguments_json(self) -> str:
         if isinstance(self.arguments, str):

@@ -113,13 +113,15 @@ class ResponsesSession(SessionBase):
         try:
             if config.first_audio_delay_ms > 0:
                 await asyncio.sleep(config.first_audio_delay_ms / 1000)
+            if reply.preamble:
+                # A 2.x model may speak a short preamble first: its own assistant item.
+                preamble = AudioReply(reply.preamble)
+                await self._emit_audio_item(response, preamble.text, preamble.duration_ms())
             if isinstance(reply, AudioReply):
                 await self._emit_audio_item(response, reply.text, reply.duration_ms())
             else:
-                if reply.preamble:
-                    preamble = AudioReply(reply.preamble)
-                    await self._emit_audio_item(response, preamble.text, preamble.duration_ms())
-                await self._emit_function_call(response, reply)
+                for call in (reply, *reply.parallel):
+                    await self._emit_function_call(response, call)
             await self._finish_response(response, "completed")
         except ConnectionClosed:
             response.finished = True
