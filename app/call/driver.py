@@ -227,6 +227,8 @@ class CallDriver:
                 return
             if isinstance(event, E.ModelError):
                 log.warning("model_error", code=event.code, message=event.message[:200])
+            elif isinstance(event, E.ModelRefused):
+                self.services.sessions.refused(event.code, event.message)
             self.inbox.put_nowait(event)
 
         return deliver

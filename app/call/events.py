@@ -160,6 +160,16 @@ class ModelError:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelRefused:
+    """The voice engine will not serve this model to this account (it does not exist, or the
+    key has no access): no retry can help, the caller goes to a person."""
+
+    at_ms: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelDisconnected:
     at_ms: int
 
@@ -218,6 +228,7 @@ ModelEvent = (
     | FunctionCallRequested
     | ResponseDone
     | ModelError
+    | ModelRefused
     | ModelDisconnected
     | ModelReconnected
 )

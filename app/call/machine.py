@@ -196,6 +196,10 @@ class CallMachine:
                 return self._response_done(event)
             case E.ModelError():
                 return self._model_error(event)
+            case E.ModelRefused():
+                # Like an outage no reconnect can mend: the caller goes to a person now.
+                self._model_up = False
+                return self._end(event.at_ms, "model_failure", handoff="human")
             case E.ModelDisconnected():
                 return self._model_disconnected(event)
             case E.ModelReconnected():

@@ -9,8 +9,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.config import Settings
+from app.logging import get_logger
 from app.realtime.client import ModelSession, PreparedSessions, opening_messages
 from app.realtime.session import PromptContext, render_instructions, session_config
+
+log = get_logger(__name__)
+MODEL_REFUSED_FIX = (
+    "OpenAI will not serve this model to this API key: set OPENAI_REALTIME_MODEL to a model "
+    "your OpenAI project can use (GET /v1/models lists them), or give the project access; "
+    "until then every call goes to HUMAN_TRANSFER_NUMBER"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class ModelSessions:
         self._tools = tools
         self.prepared = prepared
         self._now = now
+        self._refusal_logged = False
 
     def instructions(self, disclose_recording: bool) -> str:
         now = self._now()
@@ -79,6 +88,19 @@ class ModelSessions:
         """Open a session that starts its greeting now, for the stream on its way."""
         self.prepared.add(
             self.open(call_sid, greet=True, disclose_recording=disclose_recording, extra=extra)
+        )
+
+    def refused(self, code: str, message: str) -> None:
+        """The API refused the model: said once per process (every call would say it again)."""
+        if self._refusal_logged:
+            return
+        self._refusal_logged = True
+        log.error(
+            "model_refused",
+            model=self._settings.openai_realtime_model,
+            code=code,
+            message=message[:200],
+            fix=MODEL_REFUSED_FIX,
         )
 
     def adopt(self, call_sid: str) -> ModelSession | None:

@@ -35,6 +35,12 @@ def _usage(raw: Any) -> E.Usage:
     )
 
 
+# The API's codes for a model this key cannot use. A socket opens even for such a model; the
+# refusal comes as the first response failing (`response.done`, status `failed`, seen with
+# `model_not_found` in openai/openai-realtime-console#561) or as an `error` event.
+MODEL_REFUSED_CODES = frozenset({"model_not_found", "invalid_model"})
+
+
 def parse_server_event(text: str | bytes, at_ms: int) -> E.ModelEvent | None:
     """The events the call needs; everything else (and anything malformed) gives None."""
     try:
@@ -78,11 +84,16 @@ def _parse(ev: dict[str, Any], at_ms: int) -> E.ModelEvent | None:
         return None
     if kind == "response.done":
         response = ev["response"]
+        error = ((response.get("status_details") or {}).get("error")) or {}
+        if error.get("code") in MODEL_REFUSED_CODES:
+            return E.ModelRefused(at_ms, error["code"], str(error.get("message", "")))
         return E.ResponseDone(
             at_ms, response["id"], str(response.get("status")), _usage(response.get("usage"))
         )
     if kind == "error":
         error = ev.get("error") or {}
+        if error.get("code") in MODEL_REFUSED_CODES:
+            return E.ModelRefused(at_ms, error["code"], str(error.get("message", "")))
         return E.ModelError(at_ms, error.get("code"), str(error.get("message", "")))
     return None
 

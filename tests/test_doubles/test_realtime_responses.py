@@ -226,3 +226,17 @@ async def test_function_call_output_for_an_unknown_call_id_is_a_violation() -> N
         await conn.conversation.item.create(item=item)  # type: ignore[arg-type]
         await until(conn, "conversation.item.done")
     assert any("call_nope" in v for v in server.violations)
+
+
+async def test_a_refused_model_fails_each_response_with_model_not_found() -> None:
+    config = FakeRealtimeConfig(pace=0, refused_models=("gpt-realtime",))
+    async with fake(config) as server, sdk(server) as conn:
+        await conn.response.create()
+        events = await until(conn, "response.done")
+    done = events[-1]
+    assert isinstance(done, ResponseDoneEvent) and done.response.status == "failed"
+    assert done.response.status_details is not None
+    assert done.response.status_details.error is not None
+    assert done.response.status_details.error.code == "model_not_found"
+    assert not of_type(events, "response.output_audio.delta")
+    assert server.violations == []

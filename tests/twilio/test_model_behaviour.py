@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from tests.doubles.harness import CallHarness
 from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig
 
@@ -47,3 +49,25 @@ async def test_barge_in_after_a_preamble_truncates_the_answer_at_the_heard_posit
     ]
     speaker, text, interrupted = turns[3]
     assert speaker == "agent" and interrupted and ANSWER.startswith(text) and text
+
+
+async def test_a_model_the_api_refuses_sends_each_call_to_a_person_and_is_logged_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    human = "+15550009999"
+    config = FakeRealtimeConfig(refused_models=("gpt-realtime-2.1",))
+    async with CallHarness(db_url, tmp_path, model_config=config, human_transfer_number=human) as h:
+        with capture_logs() as logs:
+            for _ in range(2):
+                async with h.caller() as caller:
+                    await caller.call()
+                    assert await caller.wait_closed(timeout=10) == 1000
+                    row = await h.wait_call_ended(caller.call_sid)
+                    _, twiml = await h.post(caller, "/twilio/stream-ended", {})
+                assert row["end_reason"] == "model_failure"
+                assert twiml is not None and "Dial" in twiml.verbs and human in twiml.xml
+        assert h.model.violations == []
+    refusals = [e for e in logs if e["event"] == "model_refused"]
+    assert len(refusals) == 1
+    assert refusals[0]["code"] == "model_not_found"
+    assert "OPENAI_REALTIME_MODEL" in refusals[0]["fix"]

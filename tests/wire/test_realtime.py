@@ -236,3 +236,26 @@ def test_output_audio_done_ends_one_item_of_a_response() -> None:
         5,
     )
     assert done == E.AgentAudioDone(5, "r", "pre")
+
+
+def test_a_refused_model_is_its_own_event_from_a_failed_response_or_an_error() -> None:
+    failed = {
+        "id": "r",
+        "status": "failed",
+        "output": [],
+        "status_details": {
+            "type": "failed",
+            "error": {"type": "invalid_request_error", "code": "model_not_found", "message": "no"},
+        },
+    }
+    done = rt.parse_server_event(ev(type="response.done", event_id="e", response=failed), 3)
+    assert done == E.ModelRefused(3, "model_not_found", "no")
+    error = rt.parse_server_event(
+        ev(
+            type="error",
+            event_id="e",
+            error={"type": "x", "code": "model_not_found", "message": "m"},
+        ),
+        4,
+    )
+    assert error == E.ModelRefused(4, "model_not_found", "m")

@@ -87,6 +87,9 @@ class FakeRealtimeConfig:
     # Input transcription runs beside the response on the real server: > 0 sends the
     # transcription.completed this much later (after the reply has started).
     transcription_delay_ms: int = 0
+    # Models this "account" may not use: the socket opens (as the real API's does), and each
+    # response fails with `model_not_found` (status_details.error), as the real API answers.
+    refused_models: tuple[str, ...] = ()
     error_on_connect: JsonDict | None = None  # `error` payload sent right after session.created
     # The real API ends a session after 60 minutes: `error` session_expired, then close.
     # Set this to expire sessions sooner (fault injection for reconnect logic).
