@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # When a long call reaches the context limit, the server drops the oldest turns until this
     # share of the limit is left, so it truncates rarely and keeps the prompt cache warm.
     openai_truncation_retention_ratio: float = Field(default=0.8, gt=0, le=1)
+    # The model ladder (off when unset): calls start on OPENAI_REALTIME_MODEL (the small one) and
+    # move once to this one when the small model asks for it or after two failed tool calls.
+    openai_escalation_model: str | None = None
     openai_voice: str = "marin"
     openai_transcription_model: str = "gpt-4o-mini-transcribe"
 
@@ -154,6 +157,16 @@ class Settings(BaseSettings):
     @classmethod
     def _realtime_model(cls, value: str) -> str:
         return models.check_model(value.strip())
+
+    @field_validator("openai_escalation_model", mode="before")
+    @classmethod
+    def _escalation_model(cls, value: object, info: ValidationInfo) -> object:
+        if value in (None, ""):
+            return None
+        name = models.check_model(str(value).strip())
+        if name == info.data.get("openai_realtime_model"):
+            raise ValueError("must differ from OPENAI_REALTIME_MODEL, the model calls start on")
+        return name
 
     @field_validator("openai_reasoning_effort")
     @classmethod

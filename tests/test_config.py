@@ -79,6 +79,16 @@ def test_openai_base_url_is_accepted_beside_openai_api_base(
         load_settings()
 
 
+def test_the_ladder_needs_two_different_known_models(clean_env: pytest.MonkeyPatch) -> None:
+    assert load_settings().openai_escalation_model is None  # off by default
+    clean_env.setenv("OPENAI_REALTIME_MODEL", "gpt-realtime-2.1-mini")
+    clean_env.setenv("OPENAI_ESCALATION_MODEL", "gpt-realtime-2.1")
+    assert load_settings().openai_escalation_model == "gpt-realtime-2.1"
+    clean_env.setenv("OPENAI_ESCALATION_MODEL", "gpt-realtime-2.1-mini")
+    with pytest.raises(ConfigError, match=r"OPENAI_ESCALATION_MODEL.*must differ"):
+        load_settings()
+
+
 def test_reasoning_effort_is_read_case_insensitively(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("OPENAI_REASONING_EFFORT", "High")
     assert load_settings().openai_reasoning_effort == "high"
@@ -143,6 +153,7 @@ def test_secrets_never_appear_in_repr(clean_env: pytest.MonkeyPatch) -> None:
         ("OPENAI_REASONING_EFFORT", "maximal", "OPENAI_REASONING_EFFORT"),
         ("OPENAI_TRUNCATION_RETENTION_RATIO", "0", "OPENAI_TRUNCATION_RETENTION_RATIO"),
         ("OPENAI_TRUNCATION_RETENTION_RATIO", "1.5", "OPENAI_TRUNCATION_RETENTION_RATIO"),
+        ("OPENAI_ESCALATION_MODEL", "gpt-5", "OPENAI_ESCALATION_MODEL"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(

@@ -29,6 +29,17 @@ class Usage:
             self.cached_text_tokens + other.cached_text_tokens,
         )
 
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens - other.input_tokens,
+            self.output_tokens - other.output_tokens,
+            self.input_audio_tokens - other.input_audio_tokens,
+            self.output_audio_tokens - other.output_audio_tokens,
+            self.cached_tokens - other.cached_tokens,
+            self.cached_audio_tokens - other.cached_audio_tokens,
+            self.cached_text_tokens - other.cached_text_tokens,
+        )
+
 
 # --- from Twilio -----------------------------------------------------------------------------
 
@@ -179,6 +190,20 @@ class ModelReconnected:
     at_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationReady:
+    """The big model's session of the ladder is connected and seeded (app/call/ladder.py)."""
+
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationFailed:
+    """The big model's session could not be opened: the call stays on the small model."""
+
+    at_ms: int
+
+
 # --- from our own tasks ----------------------------------------------------------------------
 
 
@@ -231,5 +256,7 @@ ModelEvent = (
     | ModelRefused
     | ModelDisconnected
     | ModelReconnected
+    | EscalationReady
+    | EscalationFailed
 )
 Event = TwilioEvent | ModelEvent | ToolFinished | TransferFailed | Tick | Shutdown

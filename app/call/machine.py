@@ -17,6 +17,7 @@ from typing import Any, assert_never
 from app.call import actions as A
 from app.call import events as E
 from app.call.hold import HOLD_TONE_BYTES, HOLD_TONE_PAYLOAD
+from app.call.ladder import BRIDGE_NOTE, STAYED_NOTE, Ladder
 from app.call.notes import (
     CAP_GOODBYE,
     DTMF_ZERO,
@@ -65,6 +66,7 @@ class MachineConfig:
     hold_tone_after_ms: int = 1_000
     hold_tone_every_ms: int = 2_500
     max_model_reconnects: int = 1
+    escalation: bool = False  # the model ladder is on (OPENAI_ESCALATION_MODEL)
     greeting_requested: bool = False  # the pre-opened session already asked for the greeting
     # A call that comes back to the agent (a transfer nobody answered) carries on its record:
     first_seq: int = 0
@@ -112,10 +114,12 @@ class CallMachine:
     _last_create_note: str | None = None
     _cancel_when_created: bool = False  # the caller spoke while our response was being created
     _create_retries: int = 0
+    ladder: Ladder = field(default_factory=Ladder)
 
     def __post_init__(self) -> None:
         self.transcript = Transcript(self.config.first_seq, history=list(self.config.history))
         self.outcome = self.config.initial_outcome
+        self.ladder = Ladder(enabled=self.config.escalation)
 
     # --- public ----------------------------------------------------------------------------
 
@@ -205,6 +209,12 @@ class CallMachine:
             case E.ModelReconnected():
                 self._model_up = True
                 return self._respond(event.at_ms, RECONNECTED)
+            case E.EscalationReady():
+                self.ladder.ready = True
+                return self._maybe_switch(event.at_ms)
+            case E.EscalationFailed():
+                self.ladder.failed = True
+                return self._respond(event.at_ms, STAYED_NOTE)
             case E.ToolFinished():
                 return self._tool_finished(event)
             case E.TransferFailed():
@@ -376,7 +386,8 @@ class CallMachine:
         self.usage = self.usage + event.usage
         if self.active_response == event.response_id:
             self.active_response = None
-        actions: list[A.Action] = []
+        self.ladder.response_done(event.response_id)
+        actions: list[A.Action] = self._maybe_switch(event.at_ms)
         for item_id in self._response_turns.pop(event.response_id, []):
             turn = self.transcript.agent.get(item_id)
             if turn is None or turn.seq < 0:
@@ -394,6 +405,7 @@ class CallMachine:
     def _response_created(self, event: E.ResponseCreated) -> list[A.Action]:
         self.active_response = event.response_id
         self._awaiting_response_since = None
+        self.ladder.response_created(event.response_id)
         if self._cancel_when_created:
             # The caller started speaking before our response existed: it must not talk over them.
             self._cancel_when_created = False
@@ -449,9 +461,26 @@ class CallMachine:
             self._ending_since_ms = event.at_ms
         self._activity(event.at_ms, caller=False)
         actions.append(A.SendFunctionOutput(event.call_id, event.output))
+        reason = self.ladder.trigger(event.effect, event.ok) if self.phase is Phase.LIVE else None
+        if reason is not None:
+            # The bridge line is the small model's next response; the big one opens meanwhile.
+            self.ladder.start(reason, len(self.transcript.history))
+            actions.append(A.OpenEscalation(tuple(self.transcript.history)))
+            self._create_after_response = BRIDGE_NOTE
         if not self._tools:
             actions += self._create(None)
         return actions
+
+    def _maybe_switch(self, at_ms: int) -> list[A.Action]:
+        """The bridge line is sent and the big model is ready: it carries the call on now."""
+        if not self.ladder.can_switch() or self.phase is not Phase.LIVE:
+            return []
+        ladder = self.ladder
+        ladder.switched = True
+        ladder.usage_before = self.usage
+        since = tuple(self.transcript.history[ladder.seeded :])
+        assert ladder.reason is not None
+        return [A.SwitchModel(ladder.reason, self._offset(at_ms), since), A.CreateResponse()]
 
     def _tool_record(self, tool: _Tool, event: E.ToolFinished) -> A.SaveToolCall:
         return A.SaveToolCall(
@@ -599,7 +628,8 @@ class CallMachine:
         self.end_reason = reason
         self.phase = Phase.ENDED
         outcome, detail = self._final_outcome()
-        actions.append(A.EndCall(reason, outcome, detail, self.usage, handoff))
+        before = self.ladder.usage_before if self.ladder.switched else None
+        actions.append(A.EndCall(reason, outcome, detail, self.usage, handoff, before))
         return actions
 
     def _set_outcome(self, outcome: str, detail: dict[str, Any]) -> None:

@@ -41,6 +41,18 @@ def _micro_usd(p: Prices, usage: Usage) -> Decimal:
     )
 
 
+def estimate_ladder_cost(
+    first: str, second: str | None, usage: Usage, first_usage: Usage | None
+) -> Decimal:
+    """A call's cost over both rungs of the ladder: what `first` used at its prices, the rest
+    at `second`'s (a call that never moved: all of it at `first`'s)."""
+    if second is None or first_usage is None:
+        return estimate_cost(first, usage)
+    micro = _micro_usd(prices_of(first), first_usage)
+    micro += _micro_usd(prices_of(second), usage - first_usage)
+    return (micro / _MILLION).quantize(Decimal("0.0001"))
+
+
 def cost_per_minute(model: str, usage: Usage, call_ms: int) -> Decimal:
     """USD per minute of call for a call of `call_ms` that used `usage` (the benchmark's figure)."""
     if call_ms <= 0:

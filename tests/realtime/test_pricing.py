@@ -8,7 +8,7 @@ import pytest
 
 from app.call.events import Usage
 from app.realtime.models import MODELS, dearest, prices_of
-from app.realtime.pricing import cost_per_minute, estimate_cost
+from app.realtime.pricing import cost_per_minute, estimate_cost, estimate_ladder_cost
 
 MILLION = 1_000_000
 
@@ -86,3 +86,11 @@ def test_cost_per_minute() -> None:
     usage = Usage(output_tokens=MILLION, output_audio_tokens=MILLION)  # $64 on 2.1
     assert cost_per_minute("gpt-realtime-2.1", usage, 120_000) == Decimal(32)
     assert cost_per_minute("gpt-realtime-2.1", usage, 0) == Decimal(0)
+
+
+def test_a_call_that_moved_up_the_ladder_pays_each_model_for_its_own_part() -> None:
+    small_part = Usage(output_tokens=MILLION, output_audio_tokens=MILLION)  # $20 on the mini
+    total = Usage(output_tokens=2 * MILLION, output_audio_tokens=2 * MILLION)  # + $64 on 2.1
+    cost = estimate_ladder_cost("gpt-realtime-2.1-mini", "gpt-realtime-2.1", total, small_part)
+    assert cost == Decimal(84)
+    assert estimate_ladder_cost("gpt-realtime-2.1-mini", None, total, None) == Decimal(40)

@@ -39,6 +39,8 @@ async def test_barge_in_after_a_preamble_truncates_the_answer_at_the_heard_posit
         await h.wait_call_ended(caller.call_sid)
         assert h.model.violations == []
         turns = await h.turns(caller.call_sid)
+    assert session.session_config is not None  # no ladder: no way up is offered
+    assert "escalate" not in {t["name"] for t in session.session_config["tools"]}
     _, _, answer = session.sent_audio_ms_by_item  # the assistant items, in order
     assert truncate["item_id"] == answer  # the answer, not the preamble
     assert 1400 <= truncate["audio_end_ms"] <= heard - 800 - preamble_ms + 50
