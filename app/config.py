@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         default="https://api.openai.com/v1",
         validation_alias=AliasChoices("openai_api_base", "openai_base_url"),
     )
-    openai_summary_model: str = "gpt-4.1-mini"
+    openai_summary_model: str = "gpt-5.4-mini"
     notify_summary_wait_seconds: PositiveSeconds = 5.0
     notify_sms_to: CommaList = ()
     smtp_url: SecretStr | None = None
