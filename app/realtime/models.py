@@ -57,7 +57,7 @@ MODELS: dict[str, RealtimeModel] = {
             reasoning=True,
             # Text $0.60 / $0.06 cached / $2.40 out; audio $10 / $0.30 cached / $20 out.
             prices=_p("10", "0.30", "20", "0.60", "0.06", "2.40"),
-            good_for="routine calls at about a third of the cost; the small rung of the ladder",
+            good_for="routine calls at about a quarter of the cost; the small rung of the ladder",
             source="https://developers.openai.com/api/docs/models/gpt-realtime-2.1-mini",
         ),
         RealtimeModel(
