@@ -333,7 +333,9 @@ class CallDriver:
         old = self.model
         if old is not None:
             await old.close()
-        self.model = session = seeded_session(self.services, self.info, history)
+        # On the model the call is on now (the big one, once the ladder has moved it).
+        model = old.model if old is not None else None
+        self.model = session = seeded_session(self.services, self.info, history, model=model)
         # The stream keeps playing what was sent; the caller must not wait long for the agent.
         if not await session.wait_connected(CONNECT_WAIT_SECONDS):
             await session.close()

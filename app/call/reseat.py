@@ -20,14 +20,16 @@ def seeded_session(
     info: CallInfo,
     history: tuple[tuple[str, str], ...],
     *,
+    model: str | None = None,
     escalate: bool = False,
 ) -> ModelSession:
-    """A session connecting now, seeded with `history`; on the ladder's big model if `escalate`.
-    The caller is waiting: wait for it at most CONNECT_WAIT_SECONDS."""
+    """A session connecting now, seeded with `history`, on `model` (default: the call's first),
+    or on the ladder's big model, told it takes over, if `escalate`. The caller is waiting: wait
+    for it at most CONNECT_WAIT_SECONDS."""
     return services.sessions.open(
         info.call_sid,
         greet=False,
         disclose_recording=info.disclose_recording,
         extra=history_items(list(history), TAKEOVER_NOTE if escalate else None),
-        model=services.sessions.escalation_model if escalate else None,
+        model=services.sessions.escalation_model if escalate else model,
     )

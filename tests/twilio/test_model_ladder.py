@@ -107,3 +107,31 @@ async def test_the_call_moves_to_the_big_model_once_without_a_gap(
     )
     cost = Decimal(row["estimated_cost_usd"])
     assert estimate_cost(SMALL, usage) < cost < estimate_cost(BIG, usage)
+
+
+async def test_a_call_that_moved_reconnects_on_the_big_model(db_url: str, tmp_path: Path) -> None:
+    config = FakeRealtimeConfig(
+        greeting=GREETING,
+        caller_transcripts=["Can you explain my insurance claim?"],
+        replies=[FunctionCallReply("escalate", {"reason": "insurance claim"}), BRIDGE],
+    )
+    async with CallHarness(
+        db_url,
+        tmp_path,
+        model_config=config,
+        openai_realtime_model=SMALL,
+        openai_escalation_model=BIG,
+    ) as h:
+        async with h.caller() as caller:
+            await caller.call()
+            await caller.wait_until_heard(GREETING.duration_ms())
+            h.model.config.greeting = ANSWER
+            await caller.say_and_wait(600)
+            [_, big] = await h.model.wait_for_sessions(2, timeout=10)
+            await big.wait_for("response.create")  # the call is on the big model now
+            await big.kill()
+            [*_, again] = await h.model.wait_for_sessions(3, timeout=10)
+            await again.wait_for("session.update")
+            await caller.hangup()
+        await h.wait_call_ended(caller.call_sid)
+    assert again.model == BIG
