@@ -214,7 +214,8 @@ class CallMachine:
                 return self._maybe_switch(event.at_ms)
             case E.EscalationFailed():
                 self.ladder.failed = True
-                return self._respond(event.at_ms, STAYED_NOTE)
+                live = self.phase is Phase.LIVE
+                return self._respond(event.at_ms, STAYED_NOTE) if live else []
             case E.ToolFinished():
                 return self._tool_finished(event)
             case E.TransferFailed():
