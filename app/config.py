@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.notify import addresses
+from app.realtime import models
 
 
 class LogFormat(StrEnum):
@@ -59,7 +67,16 @@ class Settings(BaseSettings):
 
     openai_api_key: SecretStr | None = None
     openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
-    openai_realtime_model: str = "gpt-realtime-2"
+    # A known model (app/realtime/models.py; README "Choosing a model"), refused at start-up if not.
+    openai_realtime_model: str = "gpt-realtime-2.1"
+    # `reasoning.effort`, sent to reasoning models only (the 2.x models): more thought, more wait.
+    openai_reasoning_effort: str = "low"
+    # When a long call reaches the context limit, the server drops the oldest turns until this
+    # share of the limit is left, so it truncates rarely and keeps the prompt cache warm.
+    openai_truncation_retention_ratio: float = Field(default=0.8, gt=0, le=1)
+    # The model ladder (off when unset): calls start on OPENAI_REALTIME_MODEL (the small one) and
+    # move once to this one when the small model asks for it or after two failed tool calls.
+    openai_escalation_model: str | None = None
     openai_voice: str = "marin"
     openai_transcription_model: str = "gpt-4o-mini-transcribe"
 
@@ -106,8 +123,12 @@ class Settings(BaseSettings):
     # throttle sees. On Fly the address is Fly-Client-IP instead (app/fleet/client_address.py).
     forwarded_allow_ips: CommaList = ()
     # Notifications (app/notify): summaries, SMS and email to the owner, booking confirmations.
-    openai_api_base: str = "https://api.openai.com/v1"
-    openai_summary_model: str = "gpt-4.1-mini"
+    # OPENAI_BASE_URL is the name OpenAI's own SDKs read; either is accepted.
+    openai_api_base: str = Field(
+        default="https://api.openai.com/v1",
+        validation_alias=AliasChoices("openai_api_base", "openai_base_url"),
+    )
+    openai_summary_model: str = "gpt-5.4-mini"
     notify_summary_wait_seconds: PositiveSeconds = 5.0
     notify_sms_to: CommaList = ()
     smtp_url: SecretStr | None = None
@@ -153,6 +174,29 @@ class Settings(BaseSettings):
         if parts.scheme not in ("ws", "wss") or not parts.netloc:
             raise ValueError("must be a ws:// or wss:// URL")
         return value
+
+    @field_validator("openai_realtime_model")
+    @classmethod
+    def _realtime_model(cls, value: str) -> str:
+        return models.check_model(value.strip())
+
+    @field_validator("openai_escalation_model", mode="before")
+    @classmethod
+    def _escalation_model(cls, value: object, info: ValidationInfo) -> object:
+        if value in (None, ""):
+            return None
+        name = models.check_model(str(value).strip())
+        if name == info.data.get("openai_realtime_model"):
+            raise ValueError("must differ from OPENAI_REALTIME_MODEL, the model calls start on")
+        return name
+
+    @field_validator("openai_reasoning_effort")
+    @classmethod
+    def _reasoning_effort(cls, value: str) -> str:
+        effort = value.strip().lower()
+        if effort not in models.REASONING_EFFORTS:
+            raise ValueError(f"must be one of {', '.join(models.REASONING_EFFORTS)}")
+        return effort
 
     @field_validator("twilio_api_base", "business_api_base")
     @classmethod

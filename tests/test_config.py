@@ -40,7 +40,7 @@ ALL = {
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """No inherited variable and no stray .env file influence the test."""
-    for name in list(Settings.model_fields):
+    for name in [*Settings.model_fields, "openai_base_url"]:
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
     return monkeypatch
@@ -56,6 +56,42 @@ def test_defaults_without_environment(clean_env: pytest.MonkeyPatch) -> None:
     assert s.twilio_api_base == "https://api.twilio.com"
     assert s.max_call_seconds == 600
     assert s.business_api_base is None
+    assert s.openai_realtime_model == "gpt-realtime-2.1"
+    assert s.openai_reasoning_effort == "low"
+    assert s.openai_truncation_retention_ratio == 0.8
+    assert s.openai_api_base == "https://api.openai.com/v1"
+
+
+def test_openai_base_url_is_accepted_beside_openai_api_base(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """OPENAI_BASE_URL is what OpenAI's own SDKs read; either name sets the same base."""
+    clean_env.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9996/v1/")
+    assert load_settings().openai_api_base == "http://127.0.0.1:9996/v1"
+    clean_env.delenv("OPENAI_BASE_URL")
+    clean_env.setenv("OPENAI_API_BASE", "http://127.0.0.1:9995/v1")
+    assert load_settings().openai_api_base == "http://127.0.0.1:9995/v1"
+    clean_env.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9994/v1")  # both: OPENAI_API_BASE wins
+    assert load_settings().openai_api_base == "http://127.0.0.1:9995/v1"
+    clean_env.delenv("OPENAI_API_BASE")
+    clean_env.setenv("OPENAI_BASE_URL", "not a url")
+    with pytest.raises(ConfigError, match="OPENAI_"):
+        load_settings()
+
+
+def test_the_ladder_needs_two_different_known_models(clean_env: pytest.MonkeyPatch) -> None:
+    assert load_settings().openai_escalation_model is None  # off by default
+    clean_env.setenv("OPENAI_REALTIME_MODEL", "gpt-realtime-2.1-mini")
+    clean_env.setenv("OPENAI_ESCALATION_MODEL", "gpt-realtime-2.1")
+    assert load_settings().openai_escalation_model == "gpt-realtime-2.1"
+    clean_env.setenv("OPENAI_ESCALATION_MODEL", "gpt-realtime-2.1-mini")
+    with pytest.raises(ConfigError, match=r"OPENAI_ESCALATION_MODEL.*must differ"):
+        load_settings()
+
+
+def test_reasoning_effort_is_read_case_insensitively(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("OPENAI_REASONING_EFFORT", "High")
+    assert load_settings().openai_reasoning_effort == "high"
 
 
 def test_every_documented_variable_is_parsed(clean_env: pytest.MonkeyPatch) -> None:
@@ -112,6 +148,12 @@ def test_secrets_never_appear_in_repr(clean_env: pytest.MonkeyPatch) -> None:
         ("LOG_LEVEL", "loud", "LOG_LEVEL"),
         ("RECORDING_DISCLOSURE", "sometimes", "RECORDING_DISCLOSURE"),
         ("TOOL_TIMEOUT_SECONDS", "-1", "TOOL_TIMEOUT_SECONDS"),
+        ("OPENAI_REALTIME_MODEL", "gpt-realtime-3", "OPENAI_REALTIME_MODEL"),
+        ("OPENAI_REALTIME_MODEL", "gpt-4o-realtime-preview", "gpt-realtime-2.1-mini"),
+        ("OPENAI_REASONING_EFFORT", "maximal", "OPENAI_REASONING_EFFORT"),
+        ("OPENAI_TRUNCATION_RETENTION_RATIO", "0", "OPENAI_TRUNCATION_RETENTION_RATIO"),
+        ("OPENAI_TRUNCATION_RETENTION_RATIO", "1.5", "OPENAI_TRUNCATION_RETENTION_RATIO"),
+        ("OPENAI_ESCALATION_MODEL", "gpt-5", "OPENAI_ESCALATION_MODEL"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(
@@ -157,6 +199,12 @@ def test_cli_bad_value_exits_with_one_line_and_no_traceback(tmp_path: Path) -> N
     lines = _serve_stderr_lines(tmp_path, MAX_CALL_SECONDS="abc")
     assert len(lines) == 1, lines
     assert "MAX_CALL_SECONDS" in lines[0]
+
+
+def test_cli_unknown_model_exits_with_one_line_naming_the_choices(tmp_path: Path) -> None:
+    lines = _serve_stderr_lines(tmp_path, OPENAI_REALTIME_MODEL="gpt-realtime-21")
+    assert len(lines) == 1, lines
+    assert "OPENAI_REALTIME_MODEL" in lines[0] and "gpt-realtime-2.1" in lines[0]
 
 
 def test_cli_bad_business_profile_exits_with_one_line(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[1] / "app"
 MAX_LINES = 400
 # The sans-I/O core (DESIGN.md): none of these may import an I/O library.
-SANS_IO = ("machine", "events", "actions", "playback", "transcript", "hold")
+SANS_IO = ("machine", "events", "actions", "playback", "transcript", "hold", "ladder")
 IO_LIBRARIES = ("asyncio", "starlette", "httpx", "sqlalchemy", "websockets", "socket", "twilio")
 
 

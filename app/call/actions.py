@@ -73,6 +73,23 @@ class ReconnectModel:
     history: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class OpenEscalation:
+    """Open the big model's session now, seeded with the conversation so far (the ladder)."""
+
+    history: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchModel:
+    """Carry the call on in the big model's session from now on (it is ready; the bridge line
+    has been sent). `since` is what was said after the session was seeded."""
+
+    reason: str
+    offset_ms: int
+    since: tuple[tuple[str, str], ...]
+
+
 # --- to our own tasks and the database -------------------------------------------------------
 
 
@@ -125,6 +142,8 @@ class EndCall:
     outcome_detail: dict[str, Any]
     usage: Usage
     handoff: str | None = None
+    # The ladder moved the call: what the first (small) model used; the rest is the big one's.
+    usage_before_switch: Usage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +165,8 @@ Action = (
     | CreateResponse
     | AddSystemNote
     | ReconnectModel
+    | OpenEscalation
+    | SwitchModel
     | StartTool
     | SaveTurn
     | SaveToolCall

@@ -25,6 +25,7 @@ from app.call.info import CallInfo
 from app.call.machine import CallMachine
 from app.call.ports import WATCHED, CallServices, CallWatcher, MediaStream, ToolReport
 from app.call.records import CallRecords
+from app.call.reseat import CONNECT_WAIT_SECONDS, seeded_session
 from app.call.resume import resumed_leg
 from app.logging import get_logger
 from app.realtime.client import ModelSession, Sink
@@ -65,6 +66,7 @@ class CallDriver:
         self._t0 = time.monotonic()
         self.machine = CallMachine()
         self.model: ModelSession | None = None
+        self._next_model: ModelSession | None = None  # the ladder's big model, until switched
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
 
@@ -109,6 +111,8 @@ class CallDriver:
             reader.cancel()
             # Close the model socket on every way out: a leaked session is billed per second.
             await self.model.close()
+            if self._next_model is not None:
+                await self._next_model.close()
             await self._settle_tools()
             await self._shutdown()
 
@@ -227,6 +231,8 @@ class CallDriver:
                 return
             if isinstance(event, E.ModelError):
                 log.warning("model_error", code=event.code, message=event.message[:200])
+            elif isinstance(event, E.ModelRefused):
+                self.services.sessions.refused(event.code, event.message)
             self.inbox.put_nowait(event)
 
         return deliver
@@ -266,6 +272,10 @@ class CallDriver:
                 await self._send_model(rt.message("system", action.text))
             case A.ReconnectModel():
                 self._spawn(self._reconnect(action.history))
+            case A.OpenEscalation():
+                self._spawn(self._open_escalation(action.history))
+            case A.SwitchModel():
+                await self._switch_model(action)
             case A.StartTool():
                 self._spawn(self._run_tool(action))
             case A.SaveTurn():
@@ -323,22 +333,43 @@ class CallDriver:
         old = self.model
         if old is not None:
             await old.close()
-        items = history_items(list(history))
-        session = self.services.sessions.open(
-            self.info.call_sid,
-            greet=False,
-            disclose_recording=self.info.disclose_recording,
-            extra=items,
-        )
-        self.model = session
+        # On the model the call is on now (the big one, once the ladder has moved it).
+        model = old.model if old is not None else None
+        self.model = session = seeded_session(self.services, self.info, history, model=model)
         # The stream keeps playing what was sent; the caller must not wait long for the agent.
-        if not await session.wait_connected(2.0):
+        if not await session.wait_connected(CONNECT_WAIT_SECONDS):
             await session.close()
             self.inbox.put_nowait(E.ModelDisconnected(self.now_ms()))
             return
         log.info("model_reconnected", reseeded_turns=len(history))
         session.attach(self._model_sink(session))
         self.inbox.put_nowait(E.ModelReconnected(self.now_ms()))
+
+    async def _open_escalation(self, history: tuple[tuple[str, str], ...]) -> None:
+        """The ladder: the big model's session opens while the small one says the bridge line."""
+        self._next_model = session = seeded_session(
+            self.services, self.info, history, escalate=True
+        )
+        if await session.wait_connected(CONNECT_WAIT_SECONDS):
+            self.inbox.put_nowait(E.EscalationReady(self.now_ms()))
+            return
+        log.warning("model_escalation_failed")
+        self._next_model = None
+        await session.close()
+        self.inbox.put_nowait(E.EscalationFailed(self.now_ms()))
+
+    async def _switch_model(self, action: A.SwitchModel) -> None:
+        new, self._next_model = self._next_model, None
+        if new is None:  # pragma: no cover (the machine switches only once it is ready)
+            return
+        old, self.model = self.model, new
+        new.attach(self._model_sink(new))
+        for item in history_items(list(action.since)):  # said while it was opening
+            await new.send(item)
+        self.records.escalated(new.model, action.reason, action.offset_ms)
+        log.info("model_escalated", model=new.model, reason=action.reason)
+        if old is not None:
+            self._spawn(old.close())
 
     async def _end(self, action: A.EndCall) -> None:
         self._ended.set()
@@ -359,25 +390,3 @@ class CallDriver:
         if action.reason in AGENT_ENDINGS:
             # And hang up through REST too, so the call ends even if that request goes astray.
             await self.services.hang_up(self.info.call_sid)
-
-
-async def run_call(
-    services: CallServices,
-    live: dict[str, CallDriver],
-    stream: MediaStream,
-    info: CallInfo,
-    watch: CallWatcher | None = None,
-) -> None:
-    """Drive an authenticated stream until the call ends; `live` lists it meanwhile."""
-    driver = CallDriver(services, stream, info, watch)
-    driver.records.stream_started(info.stream_sid)
-    live[info.call_sid] = driver
-    try:
-        await driver.run()
-    except Exception:
-        # A bug of ours must not leave the call unrecorded: close the stream, and Twilio's
-        # <Connect action> hands the caller to a person (no normal end_reason was written).
-        log.exception("call_driver_crashed")
-        driver.records.crashed()
-    finally:
-        live.pop(info.call_sid, None)

@@ -14,7 +14,9 @@ class Usage:
     output_tokens: int = 0
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # a part of input_tokens; of which, where the usage says:
+    cached_audio_tokens: int = 0
+    cached_text_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -23,6 +25,19 @@ class Usage:
             self.input_audio_tokens + other.input_audio_tokens,
             self.output_audio_tokens + other.output_audio_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.cached_audio_tokens + other.cached_audio_tokens,
+            self.cached_text_tokens + other.cached_text_tokens,
+        )
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens - other.input_tokens,
+            self.output_tokens - other.output_tokens,
+            self.input_audio_tokens - other.input_audio_tokens,
+            self.output_audio_tokens - other.output_audio_tokens,
+            self.cached_tokens - other.cached_tokens,
+            self.cached_audio_tokens - other.cached_audio_tokens,
+            self.cached_text_tokens - other.cached_text_tokens,
         )
 
 
@@ -104,6 +119,16 @@ class AgentAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentAudioDone:
+    """`response.output_audio.done`: no more audio of this item (other items may follow it in
+    the same response: a 2.x model's preamble comes before its function calls or its answer)."""
+
+    at_ms: int
+    response_id: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentTranscriptDelta:
     at_ms: int
     response_id: str
@@ -146,12 +171,36 @@ class ModelError:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelRefused:
+    """The voice engine will not serve this model to this account (it does not exist, or the
+    key has no access): no retry can help, the caller goes to a person."""
+
+    at_ms: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelDisconnected:
     at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class ModelReconnected:
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationReady:
+    """The big model's session of the ladder is connected and seeded (app/call/ladder.py)."""
+
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationFailed:
+    """The big model's session could not be opened: the call stays on the small model."""
+
     at_ms: int
 
 
@@ -198,12 +247,16 @@ ModelEvent = (
     | CallerTranscript
     | ResponseCreated
     | AgentAudio
+    | AgentAudioDone
     | AgentTranscriptDelta
     | AgentTranscriptDone
     | FunctionCallRequested
     | ResponseDone
     | ModelError
+    | ModelRefused
     | ModelDisconnected
     | ModelReconnected
+    | EscalationReady
+    | EscalationFailed
 )
 Event = TwilioEvent | ModelEvent | ToolFinished | TransferFailed | Tick | Shutdown

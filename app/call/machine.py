@@ -17,6 +17,7 @@ from typing import Any, assert_never
 from app.call import actions as A
 from app.call import events as E
 from app.call.hold import HOLD_TONE_BYTES, HOLD_TONE_PAYLOAD
+from app.call.ladder import BRIDGE_NOTE, STAYED_NOTE, Ladder
 from app.call.notes import (
     CAP_GOODBYE,
     DTMF_ZERO,
@@ -65,6 +66,7 @@ class MachineConfig:
     hold_tone_after_ms: int = 1_000
     hold_tone_every_ms: int = 2_500
     max_model_reconnects: int = 1
+    escalation: bool = False  # the model ladder is on (OPENAI_ESCALATION_MODEL)
     greeting_requested: bool = False  # the pre-opened session already asked for the greeting
     # A call that comes back to the agent (a transfer nobody answered) carries on its record:
     first_seq: int = 0
@@ -112,10 +114,12 @@ class CallMachine:
     _last_create_note: str | None = None
     _cancel_when_created: bool = False  # the caller spoke while our response was being created
     _create_retries: int = 0
+    ladder: Ladder = field(default_factory=Ladder)
 
     def __post_init__(self) -> None:
         self.transcript = Transcript(self.config.first_seq, history=list(self.config.history))
         self.outcome = self.config.initial_outcome
+        self.ladder = Ladder(enabled=self.config.escalation)
 
     # --- public ----------------------------------------------------------------------------
 
@@ -186,6 +190,8 @@ class CallMachine:
                 if turn is not None and not turn.text_done:
                     turn.text += event.delta
                 return []
+            case E.AgentAudioDone():
+                return self._agent_audio_done(event)
             case E.AgentTranscriptDone():
                 return self._agent_transcript_done(event)
             case E.FunctionCallRequested():
@@ -194,11 +200,22 @@ class CallMachine:
                 return self._response_done(event)
             case E.ModelError():
                 return self._model_error(event)
+            case E.ModelRefused():
+                # Like an outage no reconnect can mend: the caller goes to a person now.
+                self._model_up = False
+                return self._end(event.at_ms, "model_failure", handoff="human")
             case E.ModelDisconnected():
                 return self._model_disconnected(event)
             case E.ModelReconnected():
                 self._model_up = True
                 return self._respond(event.at_ms, RECONNECTED)
+            case E.EscalationReady():
+                self.ladder.ready = True
+                return self._maybe_switch(event.at_ms)
+            case E.EscalationFailed():
+                self.ladder.failed = True
+                live = self.phase is Phase.LIVE
+                return self._respond(event.at_ms, STAYED_NOTE) if live else []
             case E.ToolFinished():
                 return self._tool_finished(event)
             case E.TransferFailed():
@@ -303,7 +320,11 @@ class CallMachine:
             self._cancel_when_created = True
             self._awaiting_response_since = None
         for turn in self._unfinished_agent_turns():
-            actions += self._finish_agent_turn(turn, interrupted=True)
+            # A complete item heard to its end (a preamble) was not interrupted by this.
+            heard_all = self.playback.heard_ms(turn.item_id) >= self.playback.sent_ms(turn.item_id)
+            actions += self._finish_agent_turn(
+                turn, interrupted=not (turn.audio_done and heard_all)
+            )
         return actions
 
     def _caller_transcript(self, event: E.CallerTranscript) -> list[A.Action]:
@@ -332,12 +353,25 @@ class CallMachine:
         actions += [A.PlayAudio(event.payload), A.SendMark(mark)]
         return actions
 
+    def _agent_audio_done(self, event: E.AgentAudioDone) -> list[A.Action]:
+        """One item of a response is complete (a preamble before the answer): once its
+        transcript is in too, it is saved when heard, without waiting for the response's end."""
+        turn = self.transcript.agent.get(event.item_id)
+        if turn is None or turn.seq < 0:
+            return []
+        turn.audio_sent_all = True
+        turn.audio_done = turn.audio_done or turn.text_done
+        if turn.audio_done and not self.playback.item_playing(turn.item_id):
+            return self._finish_agent_turn(turn, interrupted=False)
+        return []
+
     def _agent_transcript_done(self, event: E.AgentTranscriptDone) -> list[A.Action]:
         turn = self.transcript.agent.get(event.item_id)
         if turn is None or turn.seq < 0:
             return []
         turn.text = event.text
         turn.text_done = True
+        turn.audio_done = turn.audio_done or turn.audio_sent_all
         if turn.audio_done and not self.playback.item_playing(turn.item_id):
             return self._finish_agent_turn(turn, interrupted=False)
         return []
@@ -353,7 +387,8 @@ class CallMachine:
         self.usage = self.usage + event.usage
         if self.active_response == event.response_id:
             self.active_response = None
-        actions: list[A.Action] = []
+        self.ladder.response_done(event.response_id)
+        actions: list[A.Action] = self._maybe_switch(event.at_ms)
         for item_id in self._response_turns.pop(event.response_id, []):
             turn = self.transcript.agent.get(item_id)
             if turn is None or turn.seq < 0:
@@ -371,6 +406,7 @@ class CallMachine:
     def _response_created(self, event: E.ResponseCreated) -> list[A.Action]:
         self.active_response = event.response_id
         self._awaiting_response_since = None
+        self.ladder.response_created(event.response_id)
         if self._cancel_when_created:
             # The caller started speaking before our response existed: it must not talk over them.
             self._cancel_when_created = False
@@ -426,9 +462,26 @@ class CallMachine:
             self._ending_since_ms = event.at_ms
         self._activity(event.at_ms, caller=False)
         actions.append(A.SendFunctionOutput(event.call_id, event.output))
+        reason = self.ladder.trigger(event.effect, event.ok) if self.phase is Phase.LIVE else None
+        if reason is not None:
+            # The bridge line is the small model's next response; the big one opens meanwhile.
+            self.ladder.start(reason, len(self.transcript.history))
+            actions.append(A.OpenEscalation(tuple(self.transcript.history)))
+            self._create_after_response = BRIDGE_NOTE
         if not self._tools:
             actions += self._create(None)
         return actions
+
+    def _maybe_switch(self, at_ms: int) -> list[A.Action]:
+        """The bridge line is sent and the big model is ready: it carries the call on now."""
+        if not self.ladder.can_switch() or self.phase is not Phase.LIVE:
+            return []
+        ladder = self.ladder
+        ladder.switched = True
+        ladder.usage_before = self.usage
+        since = tuple(self.transcript.history[ladder.seeded :])
+        assert ladder.reason is not None
+        return [A.SwitchModel(ladder.reason, self._offset(at_ms), since), A.CreateResponse()]
 
     def _tool_record(self, tool: _Tool, event: E.ToolFinished) -> A.SaveToolCall:
         return A.SaveToolCall(
@@ -576,7 +629,8 @@ class CallMachine:
         self.end_reason = reason
         self.phase = Phase.ENDED
         outcome, detail = self._final_outcome()
-        actions.append(A.EndCall(reason, outcome, detail, self.usage, handoff))
+        before = self.ladder.usage_before if self.ladder.switched else None
+        actions.append(A.EndCall(reason, outcome, detail, self.usage, handoff, before))
         return actions
 
     def _set_outcome(self, outcome: str, detail: dict[str, Any]) -> None:

@@ -82,4 +82,5 @@ class CallServices:
             wrap_up_before_ms=min(30_000, max_call_ms // 3),
             idle_prompt_ms=int(s.idle_prompt_seconds * 1000),
             idle_hangup_ms=int(s.idle_hangup_seconds * 1000),
+            escalation=s.openai_escalation_model is not None,
         )

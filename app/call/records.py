@@ -14,7 +14,7 @@ import orjson
 
 from app.call import actions as A
 from app.db.store import CallStore
-from app.realtime.pricing import estimate_cost
+from app.realtime.pricing import estimate_ladder_cost
 
 
 class CallRecords:
@@ -22,6 +22,7 @@ class CallRecords:
         self._store = store
         self._call_sid = call_sid
         self._model = model
+        self._escalated_to: str | None = None
 
     def stream_started(self, stream_sid: str) -> None:
         self._store.call(self._call_sid, stream_sid=stream_sid)
@@ -56,6 +57,16 @@ class CallRecords:
             recording_disclosed=disclosed,
         )
 
+    def escalated(self, model: str, reason: str, offset_ms: int) -> None:
+        """The ladder moved the call to `model` at `offset_ms` into the call, for `reason`."""
+        self._escalated_to = model
+        self._store.call(
+            self._call_sid,
+            escalated_model=model,
+            escalation_reason=reason,
+            escalated_at_ms=offset_ms,
+        )
+
     def outcome(self, action: A.SaveOutcome) -> None:
         self._store.outcome(self._call_sid, action.outcome, action.detail)
 
@@ -63,7 +74,9 @@ class CallRecords:
         """The call's end, token usage and estimated cost (returned); its outcome unless the
         call was handed to a person (Twilio's callbacks record how that ends)."""
         usage = action.usage
-        cost = estimate_cost(self._model, usage)
+        cost = estimate_ladder_cost(
+            self._model, self._escalated_to, usage, action.usage_before_switch
+        )
         handed_off = action.reason == "transferred"
         ending: dict[str, Any] = {} if handed_off else {"ended_at": datetime.now(UTC)}
         self._store.call(

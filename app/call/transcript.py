@@ -12,7 +12,8 @@ class AgentTurn:
     offset_ms: int
     text: str = ""
     text_done: bool = False
-    audio_done: bool = False
+    audio_done: bool = False  # all its audio and its transcript are in: it ends when heard
+    audio_sent_all: bool = False  # its output_audio.done came (its transcript may still come)
 
 
 @dataclass(slots=True)

@@ -37,7 +37,11 @@ calls = Table(
     Column("answered_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("end_reason", Text),
-    Column("model", Text),
+    Column("model", Text),  # the model the call started on
+    # The model ladder (migration 0012): the model it moved to, why, and when (ms into the call).
+    Column("escalated_model", Text),
+    Column("escalation_reason", Text),
+    Column("escalated_at_ms", Integer),
     Column("input_tokens", Integer, nullable=False, server_default="0"),
     Column("output_tokens", Integer, nullable=False, server_default="0"),
     Column("input_audio_tokens", Integer, nullable=False, server_default="0"),

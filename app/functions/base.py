@@ -75,7 +75,7 @@ class ToolResult:
     ok: bool
     output: dict[str, Any]  # what the model gets: small JSON phrased for speaking
     outcome: tuple[str, dict[str, Any]] | None = None  # e.g. ("booked", {"appointment_id": ...})
-    effect: Literal["end_call", "transfer"] | None = None
+    effect: Literal["end_call", "transfer", "escalate"] | None = None
 
 
 class ToolArguments(BaseModel):

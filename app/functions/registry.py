@@ -12,6 +12,7 @@ from app.functions.book_appointment import BookAppointment
 from app.functions.business_client import BusinessError
 from app.functions.check_availability import CheckAvailability
 from app.functions.end_call import EndCall
+from app.functions.escalate import Escalate
 from app.functions.lookup_hours import LookupHours
 from app.functions.take_message import TakeMessage
 from app.functions.transfer_to_human import TransferToHuman
@@ -30,6 +31,7 @@ TOOLS: dict[str, Tool[Any]] = {
         TakeMessage(),
         TransferToHuman(),
         EndCall(),
+        Escalate(),  # offered only to the ladder's small model (ModelSessions.tools_for)
     )
 }
 

@@ -5,6 +5,13 @@ after the caller's audio is done (billed per second, with the audio model's pric
 that ended by a dropped socket or a crash would get no summary at all. A text model called from
 the database afterwards leaves the audio path untouched, works for every call that ended however
 it ended, and costs a fraction of a cent.
+
+Why Chat Completions and not the Responses API, which OpenAI recommends for new work: a summary
+is one stateless request with a strict JSON schema and no tools, which Chat Completions serves
+fully; the Responses API's gains (server-side conversation state, built-in tools) buy nothing
+here, and it stores every response by default (`store: true`), which would keep callers'
+transcripts with OpenAI unless every request remembered to opt out. Moving is one URL and body
+away if that changes.
 """
 
 from __future__ import annotations
@@ -36,13 +43,22 @@ SCHEMA = {
 # USD per 1M tokens (input, cached input, output), list prices. Unknown models are priced like
 # the full-size model, so the estimate errs on the high side.
 PRICES = {
+    # The default. Its $0.75 input is confirmed by the quick comparison on OpenAI's gpt-5-mini
+    # page (https://developers.openai.com/api/docs/models/gpt-5-mini, which also marks gpt-5-mini
+    # for deprecation); the $0.075 cached and $4.50 output could not be confirmed from OpenAI's
+    # own pages in the stored sources and are those several resellers' pages list.
+    "gpt-5.4-mini": (Decimal("0.75"), Decimal("0.075"), Decimal("4.50")),
     "gpt-4.1-mini": (Decimal("0.40"), Decimal("0.10"), Decimal("1.60")),
     "gpt-4.1-nano": (Decimal("0.10"), Decimal("0.025"), Decimal("0.40")),
     "gpt-4o-mini": (Decimal("0.15"), Decimal("0.075"), Decimal("0.60")),
+    # https://developers.openai.com/api/docs/models/gpt-5-mini
     "gpt-5-mini": (Decimal("0.25"), Decimal("0.025"), Decimal("2.00")),
     "gpt-5-nano": (Decimal("0.05"), Decimal("0.005"), Decimal("0.40")),
 }
 _DEFAULT_PRICE = (Decimal("2.00"), Decimal("0.50"), Decimal("8.00"))
+# Reasoning models count their thinking against max_completion_tokens: little thought is needed
+# to summarise a call, and the answer must not be cut off by it.
+_REASONING_PREFIXES = ("gpt-5", "o1", "o3", "o4")
 
 
 class SummaryError(Exception):
@@ -80,7 +96,7 @@ class SummaryClient:
         self._timeout = timeout
 
     def request_body(self, transcript: str) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "model": self.model,
             "messages": [
                 {"role": "system", "content": INSTRUCTIONS},
@@ -92,6 +108,10 @@ class SummaryClient:
             },
             "max_completion_tokens": 400,
         }
+        if self.model.startswith(_REASONING_PREFIXES):
+            body["reasoning_effort"] = "low"
+            body["max_completion_tokens"] = 2000
+        return body
 
     async def summarise(self, transcript: str) -> Summary:
         try:

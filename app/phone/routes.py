@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
 from app.call import events as E
-from app.call.driver import run_call
+from app.call.run import run_call
 from app.logging import get_logger
 from app.phone.desk import DevPhone, Refused
 from app.phone.stream import DevPhoneStream

@@ -37,8 +37,10 @@ class ModelSession:
         call_sid: str,
         first_messages: Sequence[str] = (),
         connect_timeout: float = 5.0,
+        model: str | None = None,
     ) -> None:
         self.call_sid = call_sid
+        self.model = model or settings.openai_realtime_model
         self.frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._sink: Sink = self.frames.put_nowait
         self._settings = settings
@@ -51,7 +53,7 @@ class ModelSession:
 
     @property
     def url(self) -> str:
-        return f"{self._settings.openai_realtime_url}?model={self._settings.openai_realtime_model}"
+        return f"{self._settings.openai_realtime_url}?model={self.model}"
 
     async def _run(self) -> None:
         key = self._settings.openai_api_key

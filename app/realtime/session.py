@@ -9,6 +9,7 @@ from string import Template
 from typing import Any
 
 from app.config import Settings
+from app.realtime.models import takes_reasoning
 from app.wire.realtime import message
 
 
@@ -49,12 +50,19 @@ def load_template(path: Path) -> str:
 
 
 def session_config(
-    settings: Settings, instructions: str, tools: list[dict[str, Any]]
+    settings: Settings,
+    instructions: str,
+    tools: list[dict[str, Any]],
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """The GA `session` object: G.711 mu-law both ways, so audio is relayed untouched."""
-    return {
+    """The GA `session` object: G.711 mu-law both ways, so audio is relayed untouched.
+
+    `model` is the session's model when it is not OPENAI_REALTIME_MODEL (the ladder's big rung).
+    """
+    model = model or settings.openai_realtime_model
+    session: dict[str, Any] = {
         "type": "realtime",
-        "model": settings.openai_realtime_model,
+        "model": model,
         "instructions": instructions,
         "output_modalities": ["audio"],
         "audio": {
@@ -77,7 +85,17 @@ def session_config(
         },
         "tools": tools,
         "tool_choice": "auto",
+        # At the context limit, drop the oldest turns down to this share of it at once, rather
+        # than a few every turn: fewer truncations, and the cached prefix stays the same longer.
+        "truncation": {
+            "type": "retention_ratio",
+            "retention_ratio": settings.openai_truncation_retention_ratio,
+        },
     }
+    if takes_reasoning(model):
+        # Only the reasoning (2.x) models take an effort; the others would refuse the field.
+        session["reasoning"] = {"effort": settings.openai_reasoning_effort}
+    return session
 
 
 def history_items(history: list[tuple[str, str]], note: str | None = None) -> list[str]:

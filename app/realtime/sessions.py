@@ -9,8 +9,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.config import Settings
+from app.functions.escalate import NAME as ESCALATE_TOOL
+from app.logging import get_logger
 from app.realtime.client import ModelSession, PreparedSessions, opening_messages
 from app.realtime.session import PromptContext, render_instructions, session_config
+
+log = get_logger(__name__)
+MODEL_REFUSED_FIX = (
+    "OpenAI will not serve this model to this API key: set OPENAI_REALTIME_MODEL to a model "
+    "your OpenAI project can use (GET /v1/models lists them), or give the project access; "
+    "until then every call goes to HUMAN_TRANSFER_NUMBER"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class ModelSessions:
         self._tools = tools
         self.prepared = prepared
         self._now = now
+        self._refusal_logged = False
 
     def instructions(self, disclose_recording: bool) -> str:
         now = self._now()
@@ -58,6 +68,16 @@ class ModelSessions:
             ),
         )
 
+    @property
+    def escalation_model(self) -> str | None:
+        """The ladder's big model; None when the ladder is off."""
+        return self._settings.openai_escalation_model
+
+    def tools_for(self, model: str) -> list[dict[str, Any]]:
+        """The same tools for every session, but `escalate` only for the ladder's small model."""
+        small = self.escalation_model is not None and model != self.escalation_model
+        return [t for t in self._tools if small or t.get("name") != ESCALATE_TOOL]
+
     def open(
         self,
         call_sid: str,
@@ -65,13 +85,20 @@ class ModelSessions:
         greet: bool,
         disclose_recording: bool = False,
         extra: list[str] | None = None,
+        model: str | None = None,
     ) -> ModelSession:
-        """Connect now (in the background); `extra` items go in before any greeting."""
-        session = session_config(self._settings, self.instructions(disclose_recording), self._tools)
+        """Connect now (in the background); `extra` items go in before any greeting.
+
+        `model` is the ladder's big model when the call moves to it; else OPENAI_REALTIME_MODEL.
+        """
+        model = model or self._settings.openai_realtime_model
+        session = session_config(
+            self._settings, self.instructions(disclose_recording), self.tools_for(model), model
+        )
         first = opening_messages(session, greet=False) + (extra or [])
         if greet:
             first += opening_messages(session, greet=True)[1:]
-        return ModelSession(self._settings, call_sid, first)
+        return ModelSession(self._settings, call_sid, first, model=model)
 
     def prepare(
         self, call_sid: str, *, disclose_recording: bool = False, extra: list[str] | None = None
@@ -79,6 +106,19 @@ class ModelSessions:
         """Open a session that starts its greeting now, for the stream on its way."""
         self.prepared.add(
             self.open(call_sid, greet=True, disclose_recording=disclose_recording, extra=extra)
+        )
+
+    def refused(self, code: str, message: str) -> None:
+        """The API refused the model: said once per process (every call would say it again)."""
+        if self._refusal_logged:
+            return
+        self._refusal_logged = True
+        log.error(
+            "model_refused",
+            model=self._settings.openai_realtime_model,
+            code=code,
+            message=message[:200],
+            fix=MODEL_REFUSED_FIX,
         )
 
     def adopt(self, call_sid: str) -> ModelSession | None:

@@ -10,8 +10,8 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.call import events as E
-from app.call.driver import run_call
 from app.call.info import CallInfo
+from app.call.run import run_call
 from app.logging import get_logger, mask_phone
 from app.twilio.disclosure import must_disclose
 from app.twilio.signatures import is_valid, public_base, ws_base

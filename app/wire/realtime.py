@@ -23,13 +23,22 @@ def _usage(raw: Any) -> E.Usage:
         return E.Usage()
     inp = raw.get("input_token_details") or {}
     out = raw.get("output_token_details") or {}
+    cached = inp.get("cached_tokens_details") or {}
     return E.Usage(
         input_tokens=int(raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("output_tokens") or 0),
         input_audio_tokens=int(inp.get("audio_tokens") or 0),
         output_audio_tokens=int(out.get("audio_tokens") or 0),
         cached_tokens=int(inp.get("cached_tokens") or 0),
+        cached_audio_tokens=int(cached.get("audio_tokens") or 0),
+        cached_text_tokens=int(cached.get("text_tokens") or 0),
     )
+
+
+# The API's codes for a model this key cannot use. A socket opens even for such a model; the
+# refusal comes as the first response failing (`response.done`, status `failed`, seen with
+# `model_not_found` in openai/openai-realtime-console#561) or as an `error` event.
+MODEL_REFUSED_CODES = frozenset({"model_not_found", "invalid_model"})
 
 
 def parse_server_event(text: str | bytes, at_ms: int) -> E.ModelEvent | None:
@@ -51,6 +60,8 @@ def _parse(ev: dict[str, Any], at_ms: int) -> E.ModelEvent | None:
     if kind == "response.output_audio.delta":
         delta = ev["delta"]
         return E.AgentAudio(at_ms, ev["response_id"], ev["item_id"], delta, b64_decoded_len(delta))
+    if kind == "response.output_audio.done":
+        return E.AgentAudioDone(at_ms, ev["response_id"], ev["item_id"])
     if kind == "response.output_audio_transcript.delta":
         return E.AgentTranscriptDelta(at_ms, ev["response_id"], ev["item_id"], ev["delta"])
     if kind == "response.output_audio_transcript.done":
@@ -73,11 +84,16 @@ def _parse(ev: dict[str, Any], at_ms: int) -> E.ModelEvent | None:
         return None
     if kind == "response.done":
         response = ev["response"]
+        error = ((response.get("status_details") or {}).get("error")) or {}
+        if error.get("code") in MODEL_REFUSED_CODES:
+            return E.ModelRefused(at_ms, error["code"], str(error.get("message", "")))
         return E.ResponseDone(
             at_ms, response["id"], str(response.get("status")), _usage(response.get("usage"))
         )
     if kind == "error":
         error = ev.get("error") or {}
+        if error.get("code") in MODEL_REFUSED_CODES:
+            return E.ModelRefused(at_ms, error["code"], str(error.get("message", "")))
         return E.ModelError(at_ms, error.get("code"), str(error.get("message", "")))
     return None
 

@@ -15,9 +15,10 @@ from sqlalchemy import text
 
 from app.business.backend import BusinessBackend
 from app.business.profile import load_profile
-from app.call.driver import CallDriver, run_call
+from app.call.driver import CallDriver
 from app.call.info import CallInfo
 from app.call.ports import CallServices
+from app.call.run import run_call
 from app.compose import build_sessions
 from app.config import load_settings
 from app.db.engine import make_engine

@@ -267,3 +267,11 @@ def test_a_hang_up_right_after_the_audio_was_sent_saves_none_of_it() -> None:
     audio(m, 1010, 300)
     m.handle(E.AgentTranscriptDelta(1010, "r1", "i1", "Thanks for calling."))
     assert of(m.handle(E.StreamStopped(1010)), A.SaveTurn) == []
+
+
+def test_a_refused_model_hands_the_caller_to_a_person_at_once() -> None:
+    m = started()
+    actions = m.handle(E.ModelRefused(1100, "model_not_found", "no access"))
+    end = of(actions, A.EndCall)
+    assert len(end) == 1 and end[0].reason == "model_failure" and end[0].handoff == "human"
+    assert not of(actions, A.ReconnectModel)

@@ -60,7 +60,7 @@ def test_session_tools_are_valid_openai_ga_function_tools() -> None:
         assert all(p.get("description") for p in params["properties"].values())
 
 
-def test_the_registry_holds_the_six_receptionist_tools() -> None:
+def test_the_registry_holds_the_six_receptionist_tools_and_the_ladders_escalate() -> None:
     assert set(TOOLS) == {
         "lookup_hours",
         "check_availability",
@@ -68,6 +68,7 @@ def test_the_registry_holds_the_six_receptionist_tools() -> None:
         "take_message",
         "transfer_to_human",
         "end_call",
+        "escalate",  # offered to the ladder's small model only (ModelSessions.tools_for)
     }
     assert all(name == tool.name for name, tool in TOOLS.items())
     book = session_tools()[list(TOOLS).index("book_appointment")]["parameters"]

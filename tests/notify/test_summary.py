@@ -64,6 +64,26 @@ async def test_the_request_is_one_the_api_accepts_and_the_answer_is_parsed_and_p
     assert summary.cost_usd > 0
 
 
+async def test_the_default_reasoning_model_is_asked_for_little_thought_and_room_to_answer(
+    http: httpx.AsyncClient,
+) -> None:
+    """A reasoning model's thinking counts against max_completion_tokens: low effort, more room."""
+    async with FakeOpenAIText() as api:
+        default = SummaryClient(http, api.base_url, api.api_key, "gpt-5.4-mini")
+        summary = await default.summarise("Caller: Please call me back.")
+        await client(api, http).summarise("Caller: Hello.")
+    assert api.violations == []
+    reasoning, older = api.requests
+    assert reasoning["reasoning_effort"] == "low" and reasoning["max_completion_tokens"] == 2000
+    assert "reasoning_effort" not in older and older["max_completion_tokens"] == 400
+    assert summary.cost_usd > 0
+
+
+def test_the_default_summary_model_is_priced_from_its_own_row() -> None:
+    assert estimate_cost("gpt-5.4-mini", 1_000_000, 0, 1_000_000) == Decimal("5.25")
+    assert estimate_cost("gpt-5.4-mini-2026-03-17", 0, 0, 1_000_000) == Decimal("4.50")
+
+
 def test_cost_uses_the_model_family_price_and_errs_high_for_unknown_models() -> None:
     assert estimate_cost("gpt-4.1-mini-2025-04-14", 1_000_000, 0, 0) == Decimal("0.40")
     assert estimate_cost("gpt-4.1-mini", 0, 0, 1_000_000) == Decimal("1.60")

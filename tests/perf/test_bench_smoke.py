@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from benchmarks.__main__ import main
@@ -58,3 +59,17 @@ async def test_soak_scenario_leaks_no_model_session() -> None:
     assert result["calls_failed"] == 0, result["errors"]
     assert [w["open_model_sessions"] for w in result["per_wave"]] == [0, 0]
     assert "leaked model sessions: 0" in format_report(result)
+
+
+def test_model_cost_benchmark_prices_a_scripted_call_per_minute() -> None:
+    from benchmarks.models import main as models_main
+
+    assert models_main(["--models", "gpt-realtime-9"]) == 2
+    out: list[str] = []
+    assert (
+        models_main(["--models", "gpt-realtime-2.1-mini", "--no-ladder", "--json"], out.append) == 0
+    )
+    [result] = orjson.loads(out[0])
+    assert result["model"] == "gpt-realtime-2.1-mini" and not result["moved"]
+    assert result["input_audio_tokens"] > 0 and result["output_audio_tokens"] > 0
+    assert 0 < float(result["cost_per_minute_usd"]) < 1

@@ -28,10 +28,13 @@ async def _seed(console: Console) -> None:
         await conn.execute(
             text(
                 "INSERT INTO calls (call_sid, from_number, from_city, from_state, started_at, "
-                "ended_at, end_reason, greeting_ms, estimated_cost_usd, transfer_status) VALUES "
+                "ended_at, end_reason, greeting_ms, estimated_cost_usd, transfer_status, model, "
+                "escalated_model, escalation_reason, escalated_at_ms) VALUES "
                 "('CAcrown', '+16175550199', 'SOMERVILLE', 'MA', :crown_at, :crown_end, "
-                "'agent_hangup', 812, 0.4321, NULL), "
-                "('CAlive', '+16175550777', NULL, NULL, :live_at, NULL, NULL, NULL, NULL, NULL)"
+                "'agent_hangup', 812, 0.4321, NULL, 'gpt-realtime-2.1-mini', 'gpt-realtime-2.1', "
+                "'asked', 42500), "
+                "('CAlive', '+16175550777', NULL, NULL, :live_at, NULL, NULL, NULL, NULL, NULL, "
+                "NULL, NULL, NULL, NULL)"
             ),
             {
                 "crown_at": NOW - timedelta(minutes=30),
@@ -171,6 +174,10 @@ async def test_a_call_shows_what_was_heard_its_tools_and_its_figures(console: Co
     assert "&#34;status&#34;: &#34;saved&#34;" in page  # the tool's result, escaped
     assert "Message taken" in page and "3 min 00 s" in page
     assert "812 ms" in page and "$0.43" in page
+    model = re.search(r'<dd id="model">(.*?)</dd>', page, re.S)
+    assert model is not None
+    shown = " ".join(re.sub(r"<[^>]+>", " ", model.group(1)).split())
+    assert shown == "gpt-realtime-2.1-mini → gpt-realtime-2.1 (it asked for help, at 00:42)"
     assert 'href="tel:+16175550199"' in page
     assert "live.js" not in page  # a finished call is not polled
 

@@ -164,6 +164,38 @@ async def test_function_call_reply_emits_arguments_done_and_a_completed_item() -
     assert server.violations == []
 
 
+async def test_a_preamble_and_its_answer_are_two_items_of_one_response() -> None:
+    """Like the 2.x models: a short preamble, then the answer, each its own assistant item."""
+    reply = AudioReply("We open at nine.", 600, preamble="Let me look.")
+    config = FakeRealtimeConfig(pace=0, replies=[reply])
+    async with fake(config) as server, sdk(server) as conn:
+        await greet(conn)
+        await conn.response.create()
+        events = await until(conn, "response.done")
+    audio_done = of_type(events, "response.output_audio.done")
+    transcripts = of_type(events, "response.output_audio_transcript.done")
+    assert [t.transcript for t in transcripts] == ["Let me look.", "We open at nine."]
+    assert len({d.item_id for d in audio_done}) == 2
+    output = events[-1].response.output
+    assert [item.type for item in output] == ["message", "message"]
+    assert server.violations == []
+
+
+async def test_parallel_function_calls_are_items_of_one_response() -> None:
+    call = FunctionCallReply(
+        "lookup_hours", {}, preamble="One moment.", parallel=(FunctionCallReply("check", {}),)
+    )
+    async with fake(FakeRealtimeConfig(pace=0, replies=[call])) as server, sdk(server) as conn:
+        await greet(conn)
+        await conn.response.create()
+        events = await until(conn, "response.done")
+    done = of_type(events, "response.function_call_arguments.done")
+    assert [(d.name, d.call_id) for d in done] == [("lookup_hours", "call_1"), ("check", "call_2")]
+    output = events[-1].response.output
+    assert [item.type for item in output] == ["message", "function_call", "function_call"]
+    assert server.violations == []
+
+
 async def test_function_call_output_then_response_create_leads_to_the_next_reply() -> None:
     replies: list[Reply] = [
         FunctionCallReply("book_appointment", '{"day": "tues', call_id="call_abc"),
@@ -194,3 +226,17 @@ async def test_function_call_output_for_an_unknown_call_id_is_a_violation() -> N
         await conn.conversation.item.create(item=item)  # type: ignore[arg-type]
         await until(conn, "conversation.item.done")
     assert any("call_nope" in v for v in server.violations)
+
+
+async def test_a_refused_model_fails_each_response_with_model_not_found() -> None:
+    config = FakeRealtimeConfig(pace=0, refused_models=("gpt-realtime",))
+    async with fake(config) as server, sdk(server) as conn:
+        await conn.response.create()
+        events = await until(conn, "response.done")
+    done = events[-1]
+    assert isinstance(done, ResponseDoneEvent) and done.response.status == "failed"
+    assert done.response.status_details is not None
+    assert done.response.status_details.error is not None
+    assert done.response.status_details.error.code == "model_not_found"
+    assert not of_type(events, "response.output_audio.delta")
+    assert server.violations == []

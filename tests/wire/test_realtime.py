@@ -160,3 +160,102 @@ def test_every_client_event_we_send_validates_against_the_openai_types() -> None
     ]
     for message in sent:
         assert validate_client_event(message) == [], message
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning"),
+    [
+        ("gpt-realtime-2.1", True),
+        ("gpt-realtime-2.1-mini", True),
+        ("gpt-realtime-2", True),
+        ("gpt-realtime-1.5", False),
+        ("gpt-realtime", False),
+        ("gpt-realtime-mini", False),
+    ],
+)
+def test_session_sends_reasoning_effort_to_reasoning_models_only(
+    model: str, reasoning: bool
+) -> None:
+    settings = load_settings(
+        _env_file=None,
+        openai_realtime_model=model,
+        openai_reasoning_effort="medium",
+        openai_truncation_retention_ratio=0.7,
+    )
+    session = session_config(settings, "Be nice.", [])
+    assert session["model"] == model
+    assert ("reasoning" in session) is reasoning
+    if reasoning:
+        assert session["reasoning"] == {"effort": "medium"}
+    assert session["truncation"] == {"type": "retention_ratio", "retention_ratio": 0.7}
+    assert validate_client_event(rt.session_update(session)) == []
+
+
+def test_session_model_can_differ_from_the_setting() -> None:
+    """The ladder's big rung: same instructions and tools, its own model."""
+    settings = load_settings(_env_file=None, openai_realtime_model="gpt-realtime-1.5")
+    session = session_config(settings, "Be nice.", [], model="gpt-realtime-2.1")
+    assert session["model"] == "gpt-realtime-2.1" and session["reasoning"] == {"effort": "low"}
+
+
+def test_usage_splits_cached_audio_from_cached_text() -> None:
+    usage = {
+        "total_tokens": 1000,
+        "input_tokens": 900,
+        "output_tokens": 100,
+        "input_token_details": {
+            "audio_tokens": 300,
+            "text_tokens": 600,
+            "cached_tokens": 500,
+            "cached_tokens_details": {"audio_tokens": 120, "text_tokens": 380},
+        },
+        "output_token_details": {"audio_tokens": 80, "text_tokens": 20},
+    }
+    done = rt.parse_server_event(
+        ev(
+            type="response.done",
+            event_id="e",
+            response={"id": "r", "status": "completed", "output": [], "usage": usage},
+        ),
+        1,
+    )
+    assert isinstance(done, E.ResponseDone)
+    assert done.usage == E.Usage(900, 100, 300, 80, 500, 120, 380)
+
+
+def test_output_audio_done_ends_one_item_of_a_response() -> None:
+    done = rt.parse_server_event(
+        ev(
+            type="response.output_audio.done",
+            event_id="e",
+            response_id="r",
+            item_id="pre",
+            output_index=0,
+            content_index=0,
+        ),
+        5,
+    )
+    assert done == E.AgentAudioDone(5, "r", "pre")
+
+
+def test_a_refused_model_is_its_own_event_from_a_failed_response_or_an_error() -> None:
+    failed = {
+        "id": "r",
+        "status": "failed",
+        "output": [],
+        "status_details": {
+            "type": "failed",
+            "error": {"type": "invalid_request_error", "code": "model_not_found", "message": "no"},
+        },
+    }
+    done = rt.parse_server_event(ev(type="response.done", event_id="e", response=failed), 3)
+    assert done == E.ModelRefused(3, "model_not_found", "no")
+    error = rt.parse_server_event(
+        ev(
+            type="error",
+            event_id="e",
+            error={"type": "x", "code": "model_not_found", "message": "m"},
+        ),
+        4,
+    )
+    assert error == E.ModelRefused(4, "model_not_found", "m")

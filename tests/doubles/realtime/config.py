@@ -29,6 +29,8 @@ class AudioReply:
 
     text: str  # the transcript of what is "said"
     audio_ms: int | None = None  # length of audio; default: 60 ms per character, min 400
+    # Spoken first, as its own assistant item in the same response (a 2.x model's preamble).
+    preamble: str | None = None
 
     def duration_ms(self) -> int:
         if self.audio_ms is not None:
@@ -44,6 +46,8 @@ class FunctionCallReply:
     arguments: dict[str, Any] | str  # str lets a test send broken JSON
     call_id: str | None = None  # default generated "call_<n>"
     preamble: str | None = None  # spoken before the call, in the same response
+    # More function calls in the same response, each its own item (parallel tool calls).
+    parallel: tuple[FunctionCallReply, ...] = ()
 
     def arguments_json(self) -> str:
         if isinstance(self.arguments, str):
@@ -83,6 +87,9 @@ class FakeRealtimeConfig:
     # Input transcription runs beside the response on the real server: > 0 sends the
     # transcription.completed this much later (after the reply has started).
     transcription_delay_ms: int = 0
+    # Models this "account" may not use: the socket opens (as the real API's does), and each
+    # response fails with `model_not_found` (status_details.error), as the real API answers.
+    refused_models: tuple[str, ...] = ()
     error_on_connect: JsonDict | None = None  # `error` payload sent right after session.created
     # The real API ends a session after 60 minutes: `error` session_expired, then close.
     # Set this to expire sessions sooner (fault injection for reconnect logic).

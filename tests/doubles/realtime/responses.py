@@ -101,6 +101,9 @@ class ResponsesSession(SessionBase):
         )
         if self._server.config.rate_limits_events:
             await self._send_rate_limits()
+        if self.model in self._server.config.refused_models:
+            await self._refuse_model(response)
+            return
         if self._active is response and not response.finished:
             response.task = asyncio.create_task(self._run_response(response, reply))
             response.task.add_done_callback(self._task_done)
@@ -113,13 +116,15 @@ class ResponsesSession(SessionBase):
         try:
             if config.first_audio_delay_ms > 0:
                 await asyncio.sleep(config.first_audio_delay_ms / 1000)
+            if reply.preamble:
+                # A 2.x model may speak a short preamble first: its own assistant item.
+                preamble = AudioReply(reply.preamble)
+                await self._emit_audio_item(response, preamble.text, preamble.duration_ms())
             if isinstance(reply, AudioReply):
                 await self._emit_audio_item(response, reply.text, reply.duration_ms())
             else:
-                if reply.preamble:
-                    preamble = AudioReply(reply.preamble)
-                    await self._emit_audio_item(response, preamble.text, preamble.duration_ms())
-                await self._emit_function_call(response, reply)
+                for call in (reply, *reply.parallel):
+                    await self._emit_function_call(response, call)
             await self._finish_response(response, "completed")
         except ConnectionClosed:
             response.finished = True
@@ -341,6 +346,21 @@ class ResponsesSession(SessionBase):
         body["usage"] = self._usage(response)
         if status == "cancelled":
             body["status_details"] = {"type": "cancelled", "reason": reason}
+        await self._send({"type": "response.done", "response": body})
+
+    async def _refuse_model(self, response: _Response) -> None:
+        response.finished = True
+        self._active = None
+        body = self._response_object(response, "failed")
+        body["status_details"] = {
+            "type": "failed",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "model_not_found",
+                "message": f"The model `{self.model}` does not exist or you do not have access "
+                "to it.",
+            },
+        }
         await self._send({"type": "response.done", "response": body})
 
     async def _cancel_active(self, reason: str) -> None:
