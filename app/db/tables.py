@@ -38,7 +38,7 @@ calls = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("end_reason", Text),
     Column("model", Text),  # the model the call started on
-    # The model ladder (migration 0012): the model it moved to, why, and when (ms into the call).
+    # The model ladder (migration 0010): the model it moved to, why, and when (ms into the call).
     Column("escalated_model", Text),
     Column("escalation_reason", Text),
     Column("escalated_at_ms", Integer),
