@@ -1,4 +1,10 @@
-"""Settings read from the environment and an optional `.env` file; secrets never printed."""
+"""Settings read from the environment and an optional `.env` file; secrets never printed.
+
+It is longer than 400 lines on purpose: one `Settings` class holds every knob of the service
+with the check that refuses a bad value, so an operator (and `.env.example`, and the README's
+table) reads them in one place; split up, a check that compares two settings would have to
+reach across modules.
+"""
 
 from __future__ import annotations
 
