@@ -14,6 +14,7 @@ from app.db.history import CallHistory
 from app.db.store import CallStore
 from app.db.stream_tokens import UsedTokens
 from app.fleet.machines import Machines
+from app.metrics import Metrics
 from app.realtime.client import PreparedSessions
 from app.realtime.sessions import ModelSessions
 from app.twilio.rest import TwilioCalls
@@ -37,6 +38,7 @@ class Runtime:
     transfers: Transfers
     business: BusinessBackend
     services: CallServices
+    metrics: Metrics
     active_calls: dict[str, CallDriver] = field(default_factory=dict)
     draining: bool = False
 

@@ -34,6 +34,7 @@ class CallRecords:
             action.text,
             action.interrupted,
             action.offset_ms,
+            action.latency_ms,
         )
 
     def tool_call(self, action: A.SaveToolCall) -> None:

@@ -13,6 +13,9 @@ class AgentTurn:
     text: str = ""
     text_done: bool = False
     audio_done: bool = False
+    # The caller's end of speech (the model's VAD) to this turn's first audio; None when the
+    # turn answered no speech (the greeting, an idle prompt, a tool's result).
+    latency_ms: int | None = None
 
 
 @dataclass(slots=True)

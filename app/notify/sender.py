@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.logging import get_logger
+from app.metrics import Metrics, label
 from app.notify import outbox
 from app.notify.addresses import mask_recipient
 from app.notify.channel import Channel, Delivery
@@ -41,6 +42,7 @@ class Sender:
         max_attempts: int = 8,
         backoff_initial: float = 2.0,
         backoff_max: float = 600.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
         self._channels = channels
@@ -52,6 +54,7 @@ class Sender:
         self._poller = Poller("notify_sender", self.send_due, poll)
         self.sent = 0
         self.failed = 0
+        self._metrics = metrics if metrics is not None else Metrics()
 
     def start(self) -> None:
         self._poller.start()
@@ -118,12 +121,14 @@ class Sender:
         if delivery.sent:
             await outbox.mark_sent(conn, row["id"], subject, body, delivery.provider_id)
             self.sent += 1
+            self._metrics.notifications_sent.labels(label(row["channel"])).inc()
             log.info("notification_sent", attempts=attempts, **fields)
             return
         error = delivery.error or "unknown error"
         if delivery.permanent or attempts >= self._max_attempts:
             await outbox.mark_failed(conn, row["id"], error)
             self.failed += 1
+            self._metrics.notifications_failed.labels(label(row["channel"])).inc()
             log.error("notification_failed", attempts=attempts, error=error, **fields)
             return
         delay = min(self._backoff_initial * 2 ** (attempts - 1), self._backoff_max)
