@@ -25,6 +25,7 @@ from app.db.history import CallHistory
 from app.db.store import CallStore
 from app.db.stream_tokens import UsedTokens
 from app.db.writes import HANDLERS
+from app.doctor import Checkup
 from app.fleet.machines import Machines
 from app.functions.registry import session_tools
 from app.functions.runner import ToolRunner
@@ -140,6 +141,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             business=business,
             services=services,
             metrics=metrics,
+            checkup=Checkup(settings, engine),
         )
         # Prometheus' own port (METRICS_PORT), never the public one.
         async with serve_metrics(settings.metrics_port, metrics, lambda: built):

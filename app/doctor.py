@@ -28,6 +28,7 @@ from app.config import ConfigError, Settings, check_database_placement
 from app.db.engine import alembic_config, project_root
 from app.logging import get_logger
 from app.notify.addresses import parse_smtp_url
+from app.staff.accounts import count_accounts
 from app.twilio.numbers import SetupRefused, find_number, points_here, twilio_client
 
 log = get_logger(__name__)
@@ -222,6 +223,18 @@ async def business_profile(p: Patient) -> Finding:
     )
 
 
+async def staff_login(p: Patient) -> Finding:
+    if p.engine is None:
+        return _ok("Add one with: receptionist staff add you@example.com (once serve runs).")
+    try:
+        accounts = await count_accounts(p.engine)
+    except Exception as exc:  # no database, or no schema: the Database check says which
+        return _fail(f"Unknown ({type(exc).__name__}).", "Fix the Database check first.")
+    if not accounts:
+        return _fail("None yet.", "Create one: receptionist staff add you@example.com")
+    return _ok(f"{accounts} account(s).")
+
+
 async def smtp_login(p: Patient) -> Finding:
     s = p.settings
     if s.smtp_url is None or not s.notify_email_to:
@@ -259,6 +272,7 @@ CHECKS: list[Check] = [
     Check("Twilio number", twilio_number),
     Check("Business profile", business_profile),
     Check("Email (SMTP)", smtp_login),
+    Check("Staff login", staff_login),
 ]
 
 
@@ -283,3 +297,25 @@ async def run_checks(patient: Patient, checks: list[Check] | None = None) -> lis
             found = _fail(f"The check failed ({type(exc).__name__}).", "Report this as a bug.")
         results.append(CheckResult(check.name, found.ok, found.detail, found.fix))
     return results
+
+
+class Checkup:
+    """The checks for the running service (front door, console), run at most once per
+    `max_age` seconds: the front door is public, and each run calls OpenAI and Twilio."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine | None) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._lock = asyncio.Lock()
+        self._results: list[CheckResult] = []
+        self._at = -float("inf")
+
+    async def results(self, max_age: float) -> list[CheckResult]:
+        async with self._lock:  # concurrent pages share one run
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._at > max_age:
+                async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+                    patient = Patient(self._settings, http, self._engine)
+                    self._results = await run_checks(patient)
+                self._at = loop.time()
+            return list(self._results)

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db.history import CallHistory
 from app.db.store import CallStore
 from app.db.stream_tokens import UsedTokens
+from app.doctor import Checkup
 from app.fleet.machines import Machines
 from app.metrics import Metrics
 from app.realtime.client import PreparedSessions
@@ -39,6 +40,7 @@ class Runtime:
     business: BusinessBackend
     services: CallServices
     metrics: Metrics
+    checkup: Checkup  # the doctor's checks, for the front door and the console
     active_calls: dict[str, CallDriver] = field(default_factory=dict)
     draining: bool = False
 

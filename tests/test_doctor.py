@@ -19,8 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import cli
 from app.config import Settings, load_settings
-from app.db.engine import make_engine
+from app.db.embedded import EmbeddedPostgres
+from app.db.engine import make_engine, upgrade
 from app.doctor import CHECKS, Check, CheckResult, Finding, Patient, run_checks
+from app.staff.accounts import add_account
+from tests.conftest import create_database
 from tests.doubles.openai_text import FakeOpenAIText
 from tests.doubles.server import free_port
 from tests.doubles.twilio_api import FakeTwilioAPI
@@ -77,9 +80,12 @@ async def openai() -> AsyncIterator[FakeOpenAIText]:
 
 
 @pytest.fixture
-def good(
+async def good(
     twilio: FakeTwilioAPI, openai: FakeOpenAIText, smtp_port: int, db_url: str
 ) -> dict[str, Any]:
+    engine = make_engine(db_url, pool_size=1)
+    await add_account(engine, "owner@example.com", "a long enough password")
+    await engine.dispose()
     return {
         "database_url": db_url,
         "public_base_url": BASE,
@@ -232,9 +238,16 @@ async def test_the_command_exits_non_zero_on_a_failure_and_prints_fixes(
     assert await asyncio.to_thread(cli.main, ["doctor"]) == 1
     out = capsys.readouterr().out
     assert "FAIL OpenAI" in out and "fix: Set OPENAI_API_KEY" in out
-    assert "ok   Twilio number" in out and "1 of 8 checks failed" in out
+    assert "ok   Twilio number" in out and "1 of 9 checks failed" in out
     for secret in ("sk-refused-by-the-double", TOKEN, SMTP_PASSWORD):
         assert secret not in out
     monkeypatch.setenv("PORT", "not-a-port")
     assert await asyncio.to_thread(cli.main, ["doctor"]) == 1
     assert "FAIL Settings: invalid PORT" in capsys.readouterr().out
+
+
+async def test_no_staff_login_yet(good: dict[str, Any], postgres: EmbeddedPostgres) -> None:
+    fresh = await create_database(postgres, "doctor")
+    await upgrade(fresh)
+    results = await examine({**good, "database_url": fresh})  # migrated, and no account
+    assert "receptionist staff add" in failed(results, "Staff login").fix
