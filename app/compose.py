@@ -91,7 +91,10 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         engine = make_engine(url)
         stack.push_async_callback(engine.dispose)
         profile = business.profile
-        metrics = Metrics(tool_names=[tool["name"] for tool in session_tools()])
+        metrics = Metrics(
+            tool_names=[tool["name"] for tool in session_tools()],
+            frame_sampling=settings.metrics_port != 0,
+        )
         # Messages, transfers and bookings add their notifications in the writer's transaction.
         handlers = writer_handlers(
             settings, profile.name, profile.address, {**HANDLERS, "message": write_message_op}

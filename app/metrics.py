@@ -51,9 +51,11 @@ def channel_label(channel: str) -> str:
 class Metrics:
     """Every family the service exports (docs/operations.md lists them with their alerts)."""
 
-    def __init__(self, tool_names: Iterable[str] = ()) -> None:
+    def __init__(self, tool_names: Iterable[str] = (), *, frame_sampling: bool = True) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._tools = frozenset(tool_names)
+        # Off (METRICS_PORT=0): the relay times no frame at all (the benchmark's "without").
+        self.frame_sampling = frame_sampling
         r = self.registry
         p = PREFIX
         # --- calls ---

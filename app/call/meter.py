@@ -22,6 +22,7 @@ class CallMeter:
     def __init__(self, metrics: Metrics, channel: str) -> None:
         self.metrics = metrics
         self.channel = channel_label(channel)
+        self._sampling = metrics.frame_sampling
         self._frames_in = 0
         self._frames_out = 0
         # One agent audio event being timed from its arrival until its actions are carried out.
@@ -35,12 +36,16 @@ class CallMeter:
 
     def caller_frame(self, received: float) -> None:
         """A caller frame was forwarded to the model; `received` is its perf_counter()."""
+        if not self._sampling:
+            return
         self._frames_in += 1
         if self._frames_in & _MASK == 1:
             self._observe("to_model", received)
 
     def agent_frame(self, event: E.Event) -> None:
         """Agent audio arrived from the model (before the inbox)."""
+        if not self._sampling:
+            return
         self._frames_out += 1
         if self._frames_out & _MASK == 1:
             self._probe = event
