@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import httpx
@@ -125,3 +126,25 @@ def test_each_service_has_its_own_registry() -> None:
     one, two = Metrics(), Metrics()
     one.calls_started.labels("phone").inc()
     assert two.calls_started.labels("phone")._value.get() == 0
+
+
+async def test_a_taken_metrics_port_leaves_the_service_running(db_url: str, tmp_path: Path) -> None:
+    """Calls matter more than their instruments: the port is logged as unavailable, no more."""
+    blocker = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    blocker.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    blocker.bind(("::", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    try:
+        async with (
+            CallHarness(db_url, tmp_path, metrics_port=port) as h,
+            httpx.AsyncClient(trust_env=False) as http,
+        ):
+            assert (await http.get(f"{h.base_url}/healthz")).status_code == 200
+            async with h.caller() as caller:
+                await caller.call()
+                await caller.wait_for_audio(100)
+                await caller.hangup()
+            await h.wait_call_ended(caller.call_sid)
+    finally:
+        blocker.close()

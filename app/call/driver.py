@@ -187,7 +187,7 @@ class CallDriver:
         limit = self.services.settings.max_frame_bytes
         while True:
             text = await self.stream.receive()
-            received = time.perf_counter()
+            timed = self.meter.caller_frame()  # perf_counter() for a sampled frame, else 0.0
             if text is None:
                 break
             if isinstance(text, bytes):
@@ -206,7 +206,8 @@ class CallDriver:
                 # The audio path's read-only shortcut (module docstring): no inbox hop.
                 if self.machine.accepts_caller_audio:
                     await self._send_model(rt.append_audio(frame.payload))
-                    self.meter.caller_frame(received)
+                    if timed:
+                        self.meter.caller_frame_sent(timed)
                 continue
             if frame is None or isinstance(frame, tw.Connected | E.StreamStarted):
                 continue

@@ -34,13 +34,16 @@ class CallMeter:
 
     # --- the relay (per frame: keep it cheap) ----------------------------------------------
 
-    def caller_frame(self, received: float) -> None:
-        """A caller frame was forwarded to the model; `received` is its perf_counter()."""
+    def caller_frame(self) -> float:
+        """A frame came from the caller: perf_counter() if it is one to time, else 0.0."""
         if not self._sampling:
-            return
+            return 0.0
         self._frames_in += 1
-        if self._frames_in & _MASK == 1:
-            self._observe("to_model", received)
+        return time.perf_counter() if self._frames_in & _MASK == 1 else 0.0
+
+    def caller_frame_sent(self, received: float) -> None:
+        """The timed frame was forwarded to the model."""
+        self._observe("to_model", received)
 
     def agent_frame(self, event: E.Event) -> None:
         """Agent audio arrived from the model (before the inbox)."""
