@@ -5,8 +5,9 @@ one process (tests) never share counts. Labels hold only small fixed sets of val
 an outcome, a tool of the registry, an error kind): never a call sid, a phone number or free
 text (`label` below squeezes anything else to "other"). Per-call detail lives in Postgres.
 
-The audio path pays for one thing here: every `FRAME_SAMPLE`-th relayed frame is timed
-(`relay_probe`); everything else is counted per call, per turn or per tool call.
+The audio path pays for one thing here: one relayed frame in `FRAME_SAMPLE` is timed
+(app/call/meter.py); everything else is counted per call, per turn or per tool call, or read
+when Prometheus scrapes (app/metrics_endpoint.py).
 """
 
 from __future__ import annotations

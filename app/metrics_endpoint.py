@@ -66,7 +66,8 @@ class RuntimeReadings(Collector):
         )
         counts = dict.fromkeys(sorted(CHANNELS), 0)
         for driver in list(runtime.active_calls.values()):
-            counts[channel_label(driver.info.channel)] += 1
+            channel = channel_label(driver.info.channel)
+            counts[channel] = counts.get(channel, 0) + 1
         counts["phone"] += len(runtime.prepared)  # answered, stream on its way
         for channel, count in counts.items():
             active.add_metric([channel], count)
