@@ -225,7 +225,7 @@ async def business_profile(p: Patient) -> Finding:
 
 async def staff_login(p: Patient) -> Finding:
     if p.engine is None:
-        return _ok("Add one with: receptionist staff add you@example.com (once serve runs).")
+        return _ok("Not checked here: the embedded database runs inside serve (see /staff).")
     try:
         accounts = await count_accounts(p.engine)
     except Exception as exc:  # no database, or no schema: the Database check says which
