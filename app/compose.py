@@ -31,10 +31,13 @@ from app.db.history import CallHistory
 from app.db.store import CallStore
 from app.db.stream_tokens import UsedTokens
 from app.db.writes import HANDLERS
+from app.doctor import Checkup
 from app.fleet.machines import Machines
 from app.functions.registry import session_tools
 from app.functions.runner import ToolRunner
 from app.logging import get_logger
+from app.metrics import Metrics
+from app.metrics_endpoint import serve_metrics
 from app.notify.plan import NotifyPlan
 from app.notify.service import Notifier, writer_handlers
 from app.realtime.client import PreparedSessions
@@ -121,6 +124,10 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         engine = make_engine(url)
         stack.push_async_callback(engine.dispose)
         profile = business.profile
+        metrics = Metrics(
+            tool_names=[tool["name"] for tool in session_tools()],
+            frame_sampling=settings.metrics_port != 0,
+        )
         # Messages, transfers and bookings add their notifications in the writer's transaction.
         handlers = writer_handlers(
             settings, profile.name, profile.address, {**HANDLERS, "message": write_message_op}
@@ -131,7 +138,9 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         stack.push_async_callback(business.http.aclose)
         twilio_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False)
         stack.push_async_callback(twilio_http.aclose)
-        notifier = Notifier(settings, engine, twilio_http, profile.name, profile.address)
+        notifier = Notifier(
+            settings, engine, twilio_http, profile.name, profile.address, metrics=metrics
+        )
         await notifier.start()
         stack.push_async_callback(notifier.stop)
         twilio = TwilioCalls(settings, twilio_http)
@@ -153,8 +162,9 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             ),
             transfer=transfers.start,
             hang_up=twilio.hang_up,
+            metrics=metrics,
         )
-        yield Runtime(
+        built = Runtime(
             settings=settings,
             engine=engine,
             store=store,
@@ -167,6 +177,11 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             transfers=transfers,
             business=business,
             services=services,
+            metrics=metrics,
+            checkup=Checkup(settings, engine),
             calendar=linked[0] if linked else None,
             calendar_writer=linked[1] if linked else None,
         )
+        # Prometheus' own port (METRICS_PORT), never the public one.
+        async with serve_metrics(settings.metrics_port, metrics, lambda: built):
+            yield built

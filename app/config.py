@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     )
 
     port: int = Field(default=5050, ge=1, le=65535)
+    # Prometheus metrics (GET /metrics) on a port of their own, off the public one; 0: none.
+    metrics_port: int = Field(default=9091, ge=0, le=65535)
     public_base_url: str | None = None
     database_url: str | None = None
     data_dir: Path = Path(".data")

@@ -15,7 +15,9 @@ from app.config import Settings
 from app.db.history import CallHistory
 from app.db.store import CallStore
 from app.db.stream_tokens import UsedTokens
+from app.doctor import Checkup
 from app.fleet.machines import Machines
+from app.metrics import Metrics
 from app.realtime.client import PreparedSessions
 from app.realtime.sessions import ModelSessions
 from app.twilio.rest import TwilioCalls
@@ -39,6 +41,8 @@ class Runtime:
     transfers: Transfers
     business: BusinessBackend
     services: CallServices
+    metrics: Metrics
+    checkup: Checkup  # the doctor's checks, for the front door and the console
     # The business's linked calendar and its event writer (None: CALENDAR is not set).
     calendar: BusinessCalendar | None = None
     calendar_writer: CalendarWriter | None = None

@@ -17,7 +17,9 @@ def parser() -> argparse.ArgumentParser:
         "sessions and replays per call behind Fly's proxy). See docs/performance.md.",
     )
     parser.add_argument(
-        "--scenario", choices=("relay", "load", "soak", "two-machines"), default="relay"
+        "--scenario",
+        choices=("relay", "load", "soak", "two-machines", "metrics"),
+        default="relay",
     )
     parser.add_argument(
         "--calls", type=int, help="concurrent calls (relay 50, load 200); soak: calls per wave (20)"
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None, write: Callable[[str], object] = sys.std
     result = asyncio.run(run(config))
     if args.json:
         write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif args.scenario == "metrics":
+        from benchmarks.metrics_cost import format_metrics_report
+
+        write(format_metrics_report(result))
     elif args.scenario == "two-machines":
         from benchmarks.fleet import format_fleet_report
 

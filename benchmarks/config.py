@@ -17,7 +17,7 @@ __all__ = [
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
-SCENARIOS = ("relay", "load", "soak", "two-machines")
+SCENARIOS = ("relay", "load", "soak", "two-machines", "metrics")
 GREETING_TEXT = "Thanks for calling Maple Street Dental, how can I help you today?"
 MB = 1024 * 1024
 
@@ -39,6 +39,7 @@ class BenchConfig:
     speak_every_seconds: float = 4.0
     utterance_ms: int = 800
     greeting_ms: int = 2000
+    metrics: bool = True  # the server's METRICS_PORT: a free port, or 0 (off)
 
     @property
     def ramp(self) -> float:
@@ -62,6 +63,7 @@ def default_config(
         "load": (200, 120.0),
         "soak": (20, 0.0),
         "two-machines": (40, 0.0),
+        "metrics": (50, 20.0),  # the relay scenario, with and without metrics
     }[scenario]
     return BenchConfig(
         scenario=scenario,

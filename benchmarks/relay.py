@@ -80,7 +80,7 @@ async def run_conversations(config: BenchConfig) -> dict[str, Any]:
     )
     load_before = load_average()
     await model.start()
-    server = ServerUnderTest(model.url, max_calls=config.calls)
+    server = ServerUnderTest(model.url, max_calls=config.calls, metrics=config.metrics)
     try:
         await server.start()
         limits = httpx.Limits(max_connections=config.calls + 10, max_keepalive_connections=0)

@@ -18,6 +18,10 @@ async def run(config: BenchConfig) -> dict[str, Any]:
     _raise_fd_limit()
     if config.scenario == "soak":
         return await run_soak(config)
+    if config.scenario == "metrics":
+        from benchmarks.metrics_cost import run_metrics_cost
+
+        return await run_metrics_cost(config)
     if config.scenario == "two-machines":
         from benchmarks.fleet import run_two_machines
 

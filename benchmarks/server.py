@@ -38,11 +38,14 @@ class ServerUnderTest:
         *,
         max_calls: int,
         preconnect_ttl_seconds: float | None = None,
+        metrics: bool = True,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="receptionist-bench-"))
         self.data_dir = self.dir / "data"
         self.log_path = self.dir / "server.log"
         self.port = free_port()
+        # Metrics on their own port, or off (METRICS_PORT=0: no frame is timed either).
+        self.metrics_port = free_port() if metrics else 0
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._model_url = model_url
         self._max_calls = max_calls
@@ -60,6 +63,7 @@ class ServerUnderTest:
         env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
         env.update(
             PORT=str(self.port),
+            METRICS_PORT=str(self.metrics_port),
             DATA_DIR=str(self.data_dir),
             PUBLIC_BASE_URL=self.base_url,
             OPENAI_API_KEY="sk-bench-not-real",

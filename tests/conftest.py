@@ -17,6 +17,9 @@ from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine, upgrade
 
 _counter = itertools.count()
+# The services tests start (and their subprocesses) leave METRICS_PORT alone unless a test asks:
+# several test runs share this machine, and only one could have 9091.
+os.environ.setdefault("METRICS_PORT", "0")
 
 
 @pytest.fixture(scope="session")

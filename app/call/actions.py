@@ -107,6 +107,7 @@ class SaveTurn:
     text: str
     interrupted: bool
     offset_ms: int
+    latency_ms: int | None = None  # agent turns: the caller's end of speech to its first audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,13 @@ class SaveToolCall:
 @dataclass(frozen=True, slots=True)
 class RecordGreeting:
     greeting_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTurnLatency:
+    """An agent turn's first audio went out `latency_ms` after the caller stopped speaking."""
+
+    latency_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +179,7 @@ Action = (
     | SaveTurn
     | SaveToolCall
     | RecordGreeting
+    | RecordTurnLatency
     | StartTransfer
     | EndCall
     | SaveOutcome

@@ -23,6 +23,7 @@ from app.call import actions as A
 from app.call import events as E
 from app.call.info import CallInfo
 from app.call.machine import CallMachine
+from app.call.meter import CallMeter
 from app.call.ports import WATCHED, CallServices, CallWatcher, MediaStream, ToolReport
 from app.call.records import CallRecords
 from app.call.reseat import CONNECT_WAIT_SECONDS, seeded_session
@@ -69,6 +70,7 @@ class CallDriver:
         self._next_model: ModelSession | None = None  # the ladder's big model, until switched
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
+        self.meter = CallMeter(services.metrics, info.channel)
 
     def now_ms(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
@@ -99,6 +101,7 @@ class CallDriver:
             )
         else:
             self.model = prepared
+        self.meter.started(cold_start=prepared is None)
         self.machine = CallMachine(replace(config, greeting_requested=prepared is not None))
         self.model.attach(self._model_sink(self.model))
         reader = self._spawn(self._read_stream())
@@ -174,6 +177,7 @@ class CallDriver:
                     armed_for = None  # the timer fired: arm the next one
                 for action in machine.handle(event):
                     await self._do(action)
+                self.meter.handled(event)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -187,6 +191,7 @@ class CallDriver:
         limit = self.services.settings.max_frame_bytes
         while True:
             text = await self.stream.receive()
+            timed = self.meter.caller_frame()  # perf_counter() for a sampled frame, else 0.0
             if text is None:
                 break
             if isinstance(text, bytes):
@@ -205,6 +210,8 @@ class CallDriver:
                 # The audio path's read-only shortcut (module docstring): no inbox hop.
                 if self.machine.accepts_caller_audio:
                     await self._send_model(rt.append_audio(frame.payload))
+                    if timed:
+                        self.meter.caller_frame_sent(timed)
                 continue
             if frame is None or isinstance(frame, tw.Connected | E.StreamStarted):
                 continue
@@ -224,13 +231,17 @@ class CallDriver:
         def deliver(frame: str | bytes | None) -> None:
             if frame is None:
                 if session is self.model:
+                    self.meter.model_disconnected()
                     self.inbox.put_nowait(E.ModelDisconnected(self.now_ms()))
                 return
             event = rt.parse_server_event(frame, self.now_ms())
             if event is None:
                 return
-            if isinstance(event, E.ModelError):
+            if isinstance(event, E.AgentAudio):
+                self.meter.agent_frame(event)
+            elif isinstance(event, E.ModelError):
                 log.warning("model_error", code=event.code, message=event.message[:200])
+                self.meter.model_error(event.code)
             elif isinstance(event, E.ModelRefused):
                 self.services.sessions.refused(event.code, event.message)
             self.inbox.put_nowait(event)
@@ -284,9 +295,12 @@ class CallDriver:
                 self.records.tool_call(action)
             case A.RecordGreeting():
                 log.info("greeting_played", greeting_ms=action.greeting_ms)
+                self.meter.greeting(action.greeting_ms)
                 # Every session of this call was opened with this disclosure decision, so the
                 # greeting just played is what the caller was actually told.
                 self.records.greeting(action, self.info.disclose_recording)
+            case A.RecordTurnLatency():
+                self.meter.turn_latency(action.latency_ms)
             case A.StartTransfer():
                 self._spawn(self._transfer(action))
             case A.EndCall():
@@ -299,6 +313,7 @@ class CallDriver:
                 assert_never(action)
 
     async def _run_tool(self, action: A.StartTool) -> None:
+        started = time.perf_counter()
         try:
             result = await self.services.run_tool(
                 self.info, action.call_id, action.name, action.arguments
@@ -308,17 +323,9 @@ class CallDriver:
             # that it failed and can say so (and the hold tone stops).
             log.exception("tool_crashed", tool=action.name)
             result = ToolReport(False, TOOL_CRASHED)
-        self.inbox.put_nowait(
-            E.ToolFinished(
-                self.now_ms(),
-                action.call_id,
-                action.name,
-                result.ok,
-                result.output,
-                result.outcome,
-                result.effect,
-            )
-        )
+        self.meter.tool(action.name, time.perf_counter() - started, result.ok, result.output)
+        report = (result.ok, result.output, result.outcome, result.effect)
+        self.inbox.put_nowait(E.ToolFinished(self.now_ms(), action.call_id, action.name, *report))
 
     async def _transfer(self, action: A.StartTransfer) -> None:
         try:
@@ -326,6 +333,7 @@ class CallDriver:
         except Exception:  # the caller must hear the agent again, never silence
             log.exception("transfer_crashed")
             ok, reason = False, "internal_error"
+        self.meter.transfer(ok)
         if not ok:
             self.inbox.put_nowait(E.TransferFailed(self.now_ms(), reason))
 
@@ -338,10 +346,12 @@ class CallDriver:
         self.model = session = seeded_session(self.services, self.info, history, model=model)
         # The stream keeps playing what was sent; the caller must not wait long for the agent.
         if not await session.wait_connected(CONNECT_WAIT_SECONDS):
+            self.meter.reconnected(False)
             await session.close()
             self.inbox.put_nowait(E.ModelDisconnected(self.now_ms()))
             return
         log.info("model_reconnected", reseeded_turns=len(history))
+        self.meter.reconnected(True)
         session.attach(self._model_sink(session))
         self.inbox.put_nowait(E.ModelReconnected(self.now_ms()))
 
@@ -375,6 +385,8 @@ class CallDriver:
         self._ended.set()
         usage = action.usage
         cost = self.records.ended(action)
+        model = self.services.settings.openai_realtime_model
+        self.meter.ended(action.outcome, action.reason, self.now_ms() / 1000, model, cost)
         log.info(
             "call_ended",
             end_reason=action.reason,

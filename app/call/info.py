@@ -20,3 +20,5 @@ class CallInfo:
     # Decided once, from the webhook's FromState, and carried in the signed stream token: every
     # model session of the call (pre-opened, cold-started, reconnected, resumed) tells the same.
     disclose_recording: bool = False
+    # "phone" for a Twilio call, "dev_phone" for the browser's (calls.channel; a metrics label).
+    channel: str = "phone"

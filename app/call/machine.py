@@ -115,6 +115,7 @@ class CallMachine:
     _cancel_when_created: bool = False  # the caller spoke while our response was being created
     _create_retries: int = 0
     ladder: Ladder = field(default_factory=Ladder)
+    _speech_stopped_ms: int | None = None  # the caller's end of speech, not yet answered
 
     def __post_init__(self) -> None:
         self.transcript = Transcript(self.config.first_seq, history=list(self.config.history))
@@ -180,6 +181,7 @@ class CallMachine:
                 return self._speech_started(event)
             case E.SpeechStopped():
                 self._activity(event.at_ms)
+                self._speech_stopped_ms = event.at_ms
                 return []
             case E.CallerTranscript():
                 return self._caller_transcript(event)
@@ -296,6 +298,7 @@ class CallMachine:
     def _speech_started(self, event: E.SpeechStarted) -> list[A.Action]:
         self._activity(event.at_ms)
         self._caller_spoke = True
+        self._speech_stopped_ms = None  # the caller speaks again: the answer is still to come
         self.transcript.caller_began(event.item_id, self._offset(event.at_ms))
         return self._interrupt(event.at_ms)
 
@@ -349,6 +352,11 @@ class CallMachine:
         if turn is None:
             turn = self.transcript.agent_began(event.item_id, self._offset(event.at_ms))
             self._response_turns.setdefault(event.response_id, []).append(event.item_id)
+            if self._speech_stopped_ms is not None:
+                # Turn latency: the audio is sent to the caller in the actions below.
+                turn.latency_ms = max(0, event.at_ms - self._speech_stopped_ms)
+                self._speech_stopped_ms = None
+                actions.append(A.RecordTurnLatency(turn.latency_ms))
         mark = self.playback.sent(event.item_id, event.nbytes, event.at_ms)
         actions += [A.PlayAudio(event.payload), A.SendMark(mark)]
         return actions
@@ -664,7 +672,7 @@ class CallMachine:
         if not text:
             return []
         self.transcript.note("agent", text)
-        return [A.SaveTurn(seq, "agent", text, interrupted, turn.offset_ms)]
+        return [A.SaveTurn(seq, "agent", text, interrupted, turn.offset_ms, turn.latency_ms)]
 
 
 def _transfer_args(arguments: str) -> tuple[str, str]:

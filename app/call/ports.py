@@ -8,7 +8,7 @@ stream, wraps its socket as a `MediaStream` and hands it over with the `CallServ
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.call import actions as A
@@ -17,6 +17,7 @@ from app.call.machine import MachineConfig
 from app.config import Settings
 from app.db.history import CallHistory
 from app.db.store import CallStore
+from app.metrics import Metrics
 from app.realtime.sessions import ModelSessions
 
 
@@ -72,6 +73,7 @@ class CallServices:
     run_tool: ToolRunner
     transfer: TransferStarter
     hang_up: HangUp
+    metrics: Metrics = field(default_factory=Metrics)
 
     def machine_config(self) -> MachineConfig:
         """A call's limits (length, silence) as the settings give them."""

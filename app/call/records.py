@@ -35,6 +35,7 @@ class CallRecords:
             action.text,
             action.interrupted,
             action.offset_ms,
+            action.latency_ms,
         )
 
     def tool_call(self, action: A.SaveToolCall) -> None:

@@ -14,6 +14,9 @@ class AgentTurn:
     text_done: bool = False
     audio_done: bool = False  # all its audio and its transcript are in: it ends when heard
     audio_sent_all: bool = False  # its output_audio.done came (its transcript may still come)
+    # The caller's end of speech (the model's VAD) to this turn's first audio; None when the
+    # turn answered no speech (the greeting, an idle prompt, a tool's result).
+    latency_ms: int | None = None
 
 
 @dataclass(slots=True)

@@ -104,20 +104,13 @@ class CallStore:
     def call(self, call_sid: str, *, only_insert: bool = False, **fields: Any) -> None:
         self.put({"op": "call", "call_sid": call_sid, "fields": fields, "only_insert": only_insert})
 
-    def turn(
-        self, call_sid: str, seq: int, speaker: str, text: str, interrupted: bool, offset_ms: int
-    ) -> None:
-        self.put(
-            {
-                "op": "turn",
-                "call_sid": call_sid,
-                "seq": seq,
-                "speaker": speaker,
-                "text": text,
-                "interrupted": interrupted,
-                "offset_ms": offset_ms,
-            }
-        )
+    # fmt: off
+    def turn(self, call_sid: str, seq: int, speaker: str, text: str, interrupted: bool,
+             offset_ms: int, latency_ms: int | None = None) -> None:
+        self.put({"op": "turn", "call_sid": call_sid, "seq": seq, "speaker": speaker,
+                  "text": text, "interrupted": interrupted, "offset_ms": offset_ms,
+                  "latency_ms": latency_ms})
+    # fmt: on
 
     def tool_call(
         self,
@@ -176,6 +169,11 @@ class CallStore:
     def dead_letter_size(self) -> int:
         """Rows PostgreSQL refused, kept in the dead-letter file."""
         return self._dead.count()
+
+    @property
+    def queue_depth(self) -> int:
+        """Rows put and not yet written nor spooled (the metrics' writer queue depth)."""
+        return self._queue.qsize() + len(self._inflight)
 
     @property
     def dead_letter_path(self) -> Path:

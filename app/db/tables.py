@@ -89,6 +89,9 @@ transcript_turns = Table(
     Column("interrupted", Boolean, nullable=False, server_default="false"),
     Column("offset_ms", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Agent turns: the caller's end of speech (the model's VAD) to the turn's first audio sent
+    # to the caller (migration 0011); NULL for turns that answered no speech.
+    Column("latency_ms", Integer),
 )
 
 tool_calls = Table(

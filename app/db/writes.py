@@ -43,9 +43,10 @@ async def upsert_call(conn: AsyncConnection, op: Op) -> None:
 
 async def turn(conn: AsyncConnection, op: Op) -> None:
     await _ensure_call(conn, op["call_sid"])
-    await conn.execute(
-        insert(transcript_turns).values(**{k: op[k] for k in TURN_KEYS}).on_conflict_do_nothing()
-    )
+    values = {k: op[k] for k in TURN_KEYS}
+    # Agent turns carry their latency (migration 0011); rows spooled before it do not.
+    values["latency_ms"] = op.get("latency_ms")
+    await conn.execute(insert(transcript_turns).values(**values).on_conflict_do_nothing())
 
 
 async def tool_call(conn: AsyncConnection, op: Op) -> None:

@@ -65,6 +65,10 @@ class Machines:
         self._clock = clock
         self._known: dict[str, tuple[bool, float]] = {}
         self.lookups = 0
+        self.replays = 0  # requests handed to another Machine (a metric)
+
+    def replayed(self) -> None:
+        self.replays += 1
 
     @property
     def enabled(self) -> bool:

@@ -83,7 +83,7 @@ class FlyReplay:
             if machines is not None:
                 machine_id = machine_of(scope["path"], scope.get("query_string") or b"")
                 target = await replay_target(machines, machine_id, scope)
-            if target is not None:
+            if target is not None and machines is not None:
                 if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
                     "extensions", {}
                 ):
@@ -92,6 +92,7 @@ class FlyReplay:
                     log.warning("fly_replay_unsupported", machine=target)
                 else:
                     log.info("fly_replay", machine=target, kind=scope["type"])
+                    machines.replayed()
                     await replay_response(target)(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.logging import get_logger
+from app.metrics import Metrics, label
 from app.notify import outbox
 from app.notify.addresses import mask_recipient
 from app.notify.channel import Channel, Delivery
@@ -64,6 +65,7 @@ class Sender:
         backoff_initial: float = 2.0,
         backoff_max: float = 600.0,
         lease: float = CLAIM_LEASE_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
         self._channels = channels
@@ -76,6 +78,7 @@ class Sender:
         self._poller = Poller("notify_sender", self.send_due, poll)
         self.sent = 0
         self.failed = 0
+        self._metrics = metrics if metrics is not None else Metrics()
 
     def start(self) -> None:
         self._poller.start()
@@ -162,11 +165,13 @@ class Sender:
         }
         if delivery.sent:
             self.sent += 1
+            self._metrics.notifications_sent.labels(label(row["channel"])).inc()
             log.info("notification_sent", **fields)
             return
         error = delivery.error or "unknown error"
         if self._final(row, delivery):
             self.failed += 1
+            self._metrics.notifications_failed.labels(label(row["channel"])).inc()
             log.error("notification_failed", error=error, **fields)
             return
         log.warning("notification_retry", error=error, in_s=self._delay(row), **fields)

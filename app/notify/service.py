@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.db.writes import Handler
 from app.logging import get_logger
+from app.metrics import Metrics
 from app.notify.addresses import parse_smtp_url
 from app.notify.channel import Channel
 from app.notify.hooks import NotifyHooks
@@ -44,6 +45,7 @@ class Notifier:
         twilio_http: httpx.AsyncClient,
         business: str,
         address: str,
+        metrics: Metrics | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(20.0), trust_env=False)
         channels: dict[str, Channel] = {"sms": SmsChannel(settings, twilio_http)}
@@ -57,6 +59,7 @@ class Notifier:
             channels,
             summary_wait=settings.notify_summary_wait_seconds if summaries else 0.0,
             hold_cap=settings.max_call_seconds + HOLD_MARGIN_SECONDS,
+            metrics=metrics,
         )
         self.summarizer: Summarizer | None = None
         if key is not None:
@@ -67,7 +70,7 @@ class Notifier:
                 settings.openai_summary_model,
             )
             plan = NotifyPlan.from_settings(settings, business, address)
-            self.summarizer = Summarizer(engine, client, plan, self.sender.wake)
+            self.summarizer = Summarizer(engine, client, plan, self.sender.wake, metrics=metrics)
 
     async def start(self) -> None:
         self.sender.start()

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.logging import get_logger
+from app.metrics import Metrics, label_model
 from app.notify import outbox
 from app.notify.persist import until_written
 from app.notify.plan import NotifyPlan
@@ -78,12 +79,14 @@ class Summarizer:
         *,
         poll: float = 0.5,
         lease: float = 120.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
         self._plan = plan
         self._on_settled = on_settled  # e.g. wake the sender: notifications were waiting
         self._lease = lease
+        self._metrics = metrics if metrics is not None else Metrics()
         self._poller = Poller("notify_summarizer", self.summarise_due, poll)
 
     def start(self) -> None:
@@ -134,6 +137,9 @@ class Summarizer:
                 await outbox.add(conn, rows)
 
         await until_written(self._engine, store, "summary", call_sid=sid)
+        self._metrics.summaries.labels("done").inc()
+        if summary.cost_usd > 0:
+            self._metrics.spend.labels(label_model(self._client.model)).inc(float(summary.cost_usd))
         log.info(
             "call_summarised",
             call_sid=sid,
@@ -143,6 +149,7 @@ class Summarizer:
 
     async def _settle(self, sid: str, status: str | None) -> None:
         """Release the claim (None: to be tried again) or close it; as soon as the database can."""
+        self._metrics.summaries.labels(status or "retry").inc()
 
         async def settle(conn: AsyncConnection) -> None:
             await conn.execute(SETTLE, {"sid": sid, "status": status})

@@ -133,7 +133,14 @@ class DevPhone:
         call = self._calls.get(call_sid)
         disclose = call is not None and call.disclose_recording
         return CallInfo(
-            call_sid, stream_sid, None, None, public_base, resume, disclose_recording=disclose
+            call_sid,
+            stream_sid,
+            None,
+            None,
+            public_base,
+            resume,
+            disclose_recording=disclose,
+            channel=CHANNEL,
         )
 
     # --- the transfer, simulated -----------------------------------------------------------

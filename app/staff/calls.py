@@ -129,6 +129,8 @@ class Turn:
     text: str
     interrupted: bool
     offset_ms: int
+    # Agent turns: the caller's end of speech to the turn's first audio (migration 0011).
+    latency_ms: int | None = None
     kind: str = "turn"
 
 
@@ -246,9 +248,9 @@ async def get_call(
 async def turns_after(conn: AsyncConnection, call_sid: str, after_seq: int) -> list[Turn]:
     rows = await conn.execute(
         text(
-            "SELECT seq, speaker, text, interrupted, offset_ms FROM transcript_turns "
+            "SELECT seq, speaker, text, interrupted, offset_ms, latency_ms FROM transcript_turns "
             "WHERE call_sid = :sid AND seq > :after ORDER BY seq LIMIT 500"
         ),
         {"sid": call_sid, "after": after_seq},
     )
-    return [Turn(r.seq, r.speaker, r.text, r.interrupted, r.offset_ms) for r in rows]
+    return [Turn(r.seq, r.speaker, r.text, r.interrupted, r.offset_ms, r.latency_ms) for r in rows]

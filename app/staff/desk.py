@@ -127,6 +127,25 @@ class Today:
     failed_count: int
     failed: list[RowMapping]
     failed_days: int = FAILED_NOTIFICATIONS_DAYS
+    # Today's turn latency (ms): p50, p90 and how many agent turns they cover; None: no turns.
+    turn_latency: tuple[int, int, int] | None = None
+
+
+async def turn_latency(conn: AsyncConnection, since: datetime) -> tuple[int, int, int] | None:
+    """p50 and p90 of the agent's turn latency over the turns written since `since`."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
+                "percentile_cont(0.9) WITHIN GROUP (ORDER BY latency_ms), count(latency_ms) "
+                "FROM transcript_turns WHERE created_at >= :since AND latency_ms IS NOT NULL"
+            ),
+            {"since": since},
+        )
+    ).one()
+    if not row[2]:
+        return None
+    return round(row[0]), round(row[1]), int(row[2])
 
 
 async def failed_notifications(
@@ -204,4 +223,5 @@ async def today(
         live=live,
         failed_count=failed_count,
         failed=failed,
+        turn_latency=await turn_latency(conn, start),
     )

@@ -20,6 +20,7 @@ from app.staff.context import Console, engine_of, live_call_sids, safe_next
 log = get_logger(__name__)
 
 WEEK = 7
+CHECKS_MAX_AGE = 10.0  # seconds: a reload runs them again, but not on every click
 
 
 def _path(request: Request, name: str, **params: str) -> str:
@@ -56,6 +57,14 @@ class Pages:
             today=summary,
             page="today",
             calendar_alert=await calendar_alert(request.app.state.runtime.calendar),
+        )
+
+    async def checks(self, request: Request) -> Response:
+        """The doctor's checks (app/doctor.py), the same as the front door's, run afresh."""
+        results = await request.app.state.runtime.checkup.results(CHECKS_MAX_AGE)
+        ready = all(c.ok for c in results)
+        return self.console.render(
+            request, "checks.html", page="checks", checks=results, ready=ready
         )
 
     async def calls(self, request: Request) -> Response:

@@ -75,6 +75,7 @@ def staff_mount(
         Route("/login", login.login, methods=["GET", "POST"], name="login"),
         Route("/logout", login.logout, methods=["POST"], name="logout"),
         Route("/calls", pages.calls, name="calls"),
+        Route("/checks", pages.checks, name="checks"),
         Route("/calls/{call_sid}", pages.call, name="call"),
         Route("/calls/{call_sid}/live", pages.call_live, name="call_live"),
         Route("/messages", pages.messages, name="messages"),

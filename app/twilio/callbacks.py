@@ -72,6 +72,7 @@ async def _call_row_or_none(runtime: Runtime, call_sid: str) -> dict[str, Any] |
         return await _call_row(runtime, call_sid)
     except Exception as exc:
         log.error("call_row_unavailable", error=type(exc).__name__)
+        runtime.metrics.webhook_fallbacks.labels("call_row").inc()
         return runtime.store.with_unwritten(call_sid, {}) or None
 
 
@@ -87,6 +88,7 @@ async def stream_ended(hook: Webhook) -> Response:
         row = await _call_row(runtime, call_sid, wait_for_end=1.0)
     except Exception as exc:  # the database is away: never leave the caller in silence
         log.error("stream_ended_without_database", error=type(exc).__name__)
+        hook.fallback_taken()
         row = runtime.store.with_unwritten(call_sid, {})  # what this instance knows
     reason = row.get("end_reason")
     if row.get("transfer_status") == "requested" or (
@@ -116,6 +118,7 @@ async def _resume_after_drop(hook: Webhook, row: dict[str, Any]) -> Response:
             history, _next_seq = await runtime.history.load(call_sid)
     except Exception as exc:  # back to the agent all the same, without the history
         log.error("resume_history_unavailable", error=type(exc).__name__)
+        hook.fallback_taken()
         history = []
     # The decision the webhook made from FromState, made again from the same input.
     disclose = bool(row.get("recording_disclosed")) or must_disclose(
@@ -209,6 +212,8 @@ async def transfer_done(hook: Webhook) -> Response:
     call_sid = hook.call_sid or hook.request.query_params.get("call", "")
     dial_status = hook.params.get("DialCallStatus", "")
     log.info("transfer_done", dial_status=dial_status)
+    result = "answered" if dial_status == "completed" else "unanswered"
+    runtime.metrics.transfers.labels(result).inc()
     handover = runtime.transfers.forget(call_sid)
     if dial_status == "completed":
         runtime.store.call(call_sid, transfer_status="completed", dial_call_status=dial_status)
@@ -227,6 +232,7 @@ async def transfer_done(hook: Webhook) -> Response:
             history, _next_seq = await runtime.history.load(call_sid)
     except Exception as exc:  # the database is away: back to the agent without the history
         log.error("transfer_history_unavailable", error=type(exc).__name__)
+        hook.fallback_taken()
         history = []
     # The same disclosure as every other session of the call: decided at the webhook, carried
     # in the token, then in this <Dial action> URL (app/twilio/handoff.py).

@@ -29,6 +29,7 @@ def _refusal(runtime: Runtime, base: str, redirected: bool) -> VoiceResponse | N
     settings = runtime.settings
     if settings.openai_api_key is None:
         log.warning("call_without_agent", reason="OPENAI_API_KEY not set")
+        runtime.metrics.calls_rejected.labels("no_agent").inc()
         return handoff.to_human(settings, NO_AGENT)
     if runtime.draining:
         if not redirected:
@@ -38,9 +39,11 @@ def _refusal(runtime: Runtime, base: str, redirected: bool) -> VoiceResponse | N
             response.redirect(f"{base}/twilio/incoming?handoff=1", method="POST")
             return response
         log.warning("call_handed_off", reason="draining")
+        runtime.metrics.calls_rejected.labels("draining").inc()
         return handoff.to_human(settings, RESTARTING)
     if runtime.calls_in_progress >= settings.max_concurrent_calls:
         log.warning("call_handed_off", reason="capacity", calls=runtime.calls_in_progress)
+        runtime.metrics.calls_rejected.labels("capacity").inc()
         return handoff.to_human(settings, ALL_BUSY)
     return None
 

@@ -95,6 +95,7 @@ async def stream_endpoint(websocket: WebSocket) -> None:
     stream = StarletteMediaStream(websocket)
     if not is_valid(settings, url, {}, signature):
         log.warning("stream_rejected", reason="bad_signature")
+        runtime.metrics.signature_refusals.labels("stream").inc()
         await stream.close(tw.POLICY_VIOLATION)
         return
     start = await first_frames(stream, settings.max_frame_bytes)
@@ -108,6 +109,7 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         redeemed.token_id, redeemed.expires
     ):
         log.warning("stream_rejected", reason="bad_token")
+        runtime.metrics.signature_refusals.labels("stream_token").inc()
         await stream.close(tw.POLICY_VIOLATION)
         return
     from_state = start.parameters.get("from_state") or None

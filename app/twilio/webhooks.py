@@ -14,6 +14,7 @@ from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from app.logging import get_logger
+from app.metrics import route_label
 from app.twilio.signatures import is_valid, public_base
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ class Webhook:
     @property
     def call_sid(self) -> str:
         return self.params.get("CallSid", "")
+
+    def fallback_taken(self) -> None:
+        """Count a safe answer given because something failed (the metrics)."""
+        self.runtime.metrics.webhook_fallbacks.labels(route_label(self.request.url.path)).inc()
 
 
 def twiml(response: VoiceResponse) -> Response:
@@ -74,6 +79,7 @@ async def _signed_form(request: Request, runtime: Runtime) -> tuple[dict[str, st
     url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if not is_valid(runtime.settings, url, params, request.headers.get("x-twilio-signature")):
         log.warning("twilio_signature_rejected", path=request.url.path)
+        runtime.metrics.signature_refusals.labels(route_label(request.url.path)).inc()
         return None
     return params, base
 
@@ -103,6 +109,7 @@ def twilio_webhook(
                     return await handler(hook)
                 except Exception:
                     log.exception("twilio_webhook_failed", path=request.url.path)
+                    hook.fallback_taken()
                     return fallback(hook)
 
         endpoint.__name__ = handler.__name__

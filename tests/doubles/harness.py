@@ -86,6 +86,7 @@ class CallHarness:
             "twilio_phone_number": "+15559870000",
             "twilio_api_base": self.twilio.base_url,
             "port": port,
+            "metrics_port": 0,  # a test that scrapes passes a free port
             "_env_file": None,
         }
         values.update(self._settings_overrides)

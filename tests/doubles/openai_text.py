@@ -1,4 +1,5 @@
-"""A fake OpenAI Chat Completions API (`POST /v1/chat/completions`) for call summaries.
+"""A fake OpenAI Chat Completions API (`POST /v1/chat/completions`) for call summaries, and the
+Models API (`GET /v1/models`, `GET /v1/models/{model}`) the doctor asks which models a key has.
 
 Requests are checked against the `openai` package's own types (CompletionCreateParams and the
 message and response-format params it names; unknown keys are violations) and with Bearer auth;
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Self, get_type_hints
 
 import orjson
+from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.chat import completion_create_params as params
 from pydantic import TypeAdapter, ValidationError
@@ -58,6 +60,15 @@ class FakeOpenAIText:
         }
     )
     delay: float = 0.0
+    # What GET /v1/models lists for the key: the service's default models.
+    models: list[str] = field(
+        default_factory=lambda: [
+            "gpt-realtime-2",
+            "gpt-4o-mini-transcribe",
+            "gpt-4.1-mini",
+            "gpt-4o-realtime-preview",
+        ]
+    )
     requests: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     # Runs before a completion is answered (it is paid for from then on): a test causes a fault
@@ -65,7 +76,13 @@ class FakeOpenAIText:
     before_answer: Callable[[], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
-        self.app = Starlette(routes=[Route("/v1/chat/completions", self._create, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._create, methods=["POST"]),
+                Route("/v1/models", self._list_models, methods=["GET"]),
+                Route("/v1/models/{model:path}", self._retrieve_model, methods=["GET"]),
+            ]
+        )
         self._stack: contextlib.AsyncExitStack | None = None
         self._running: RunningServer | None = None
         self._release = asyncio.Event()
@@ -106,6 +123,44 @@ class FakeOpenAIText:
             except ValidationError as exc:
                 problems.append(f"response_format: {exc.errors()[0]['msg']}")
         return problems
+
+    def _refused(self, request: Request) -> Response | None:
+        if (
+            request.headers.get("authorization") != f"Bearer {self.api_key}"
+            or self.mode == "unauthorized"
+        ):
+            return _error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
+        if self.mode == "error":
+            return _error(
+                500, "The server had an error while processing your request.", "server_error", None
+            )
+        return None
+
+    @staticmethod
+    def _model(name: str) -> dict[str, Any]:
+        # Checked against the openai package's own type before it is sent.
+        model = Model(id=name, object="model", created=1_700_000_000, owned_by="system")
+        return model.model_dump()
+
+    async def _list_models(self, request: Request) -> Response:
+        self.requests.append({"GET": "/v1/models"})
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        return JSONResponse({"object": "list", "data": [self._model(m) for m in self.models]})
+
+    async def _retrieve_model(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        self.requests.append({"GET": f"/v1/models/{name}"})
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        if name not in self.models:
+            message = f"The model '{name}' does not exist or you do not have access to it."
+            return _error(404, message, "invalid_request_error", "model_not_found")
+        return JSONResponse(self._model(name))
 
     async def _create(self, request: Request) -> Response:
         try:

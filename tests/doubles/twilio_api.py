@@ -1,6 +1,8 @@
 """A fake Twilio REST API for live calls, served by real uvicorn on 127.0.0.1 (TWILIO_API_BASE).
 
-It answers `POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` (and the matching GET)
+It answers `POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` (and the matching GET),
+Messages (tests/doubles/twilio_messages.py), IncomingPhoneNumbers and the Account fetch
+(tests/doubles/twilio_numbers.py)
 like Twilio: HTTP Basic auth with the account SID and auth token, form-encoded parameters, a call
 resource in JSON, and Twilio's JSON error shape (docs PROTOCOLS.md section 4). Every request is
 recorded; failure modes ("not_found", "error", "stall") can be set for all calls or per call.
@@ -29,6 +31,7 @@ from starlette.routing import Route
 
 from tests.doubles.server import RunningServer, serve_app
 from tests.doubles.twilio_messages import MessagesResource
+from tests.doubles.twilio_numbers import NumbersResource
 
 __all__ = ["FakeTwilioAPI", "Mode", "RecordedRequest"]
 
@@ -121,10 +124,20 @@ class FakeTwilioAPI:
         route = f"/{_API_VERSION}/Accounts/{{account_sid}}/Calls/{{call_sid}}.json"
         self.messages = MessagesResource(self)  # SMS: tests/doubles/twilio_messages.py
         messages = f"/{_API_VERSION}/Accounts/{{account_sid}}/Messages.json"
+        # Numbers and the account: tests/doubles/twilio_numbers.py.
+        self.numbers = NumbersResource(self)
+        account = f"/{_API_VERSION}/Accounts/{{account_sid}}"
         self.app = Starlette(
             routes=[
                 Route(route, self._call_resource, methods=["GET", "POST"]),
                 Route(messages, self.messages.create, methods=["GET", "POST"]),
+                Route(f"{account}.json", self.numbers.account, methods=["GET"]),
+                Route(f"{account}/IncomingPhoneNumbers.json", self.numbers.list, methods=["GET"]),
+                Route(
+                    f"{account}/IncomingPhoneNumbers/{{sid}}.json",
+                    self.numbers.instance,
+                    methods=["GET", "POST"],
+                ),
                 Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE", "PUT"]),
             ]
         )
@@ -169,6 +182,7 @@ class FakeTwilioAPI:
         self._modes.clear()
         self._calls.clear()
         self.messages.reset()
+        self.numbers.reset()
 
     def set_mode(self, call_sid: str, mode: Mode | None) -> None:
         """Answer requests about `call_sid` in `mode` (None: back to the global `mode`)."""

@@ -195,13 +195,29 @@ async def test_the_console_reads_well_at_phone_width(
     watched = Watched(await context.new_page())
     page = watched.page
     await _sign_in(page, console.base)
-    for path in ("/staff/", "/staff/calls", "/staff/messages", "/staff/appointments", "/"):
+    pages = ("/staff/", "/staff/calls", "/staff/messages", "/staff/appointments", "/staff/checks")
+    for path in (*pages, "/"):
         await page.goto(console.base + path)
         # Nothing wider than the screen: no sideways scrolling on a phone.
         scroll_width = await page.evaluate("document.documentElement.scrollWidth")
         assert scroll_width <= PHONE["width"], path
     await page.goto(console.base + "/staff/")
     await page.screenshot(path=str(shots / "staff-console-phone.png"), full_page=False)
+    assert watched.errors == []
+    await context.close()
+
+
+async def test_the_checks_page_lists_what_needs_fixing(browser: Browser, console: Console) -> None:
+    context = await browser.new_context(viewport=DESKTOP)
+    watched = Watched(await context.new_page())
+    page = watched.page
+    await _sign_in(page, console.base)
+    await page.get_by_role("link", name="Checks").click()
+    await page.get_by_role("heading", name="Something needs fixing").wait_for()
+    # The console's test service has no OpenAI key: that check fails and says how to fix it.
+    openai = page.locator("li.todo", has_text="OpenAI")
+    assert "Set OPENAI_API_KEY" in await openai.inner_text()
+    assert await page.locator("li.ok", has_text="Business profile").count() == 1
     assert watched.errors == []
     await context.close()
 
