@@ -33,6 +33,10 @@ from app.notify.service import Notifier, writer_handlers
 from app.realtime.client import PreparedSessions
 from app.realtime.session import load_template
 from app.realtime.sessions import BusinessPrompt, ModelSessions
+from app.recording.retention import recording_retention
+from app.recording.service import Recorder
+from app.recording.twilio_api import TwilioRecordings
+from app.recording.writes import write_recording_op
 from app.runtime import Runtime
 from app.staff.upkeep import Upkeep
 from app.twilio.rest import TwilioCalls
@@ -90,7 +94,10 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         profile = business.profile
         # Messages, transfers and bookings add their notifications in the writer's transaction.
         handlers = writer_handlers(
-            settings, profile.name, profile.address, {**HANDLERS, "message": write_message_op}
+            settings,
+            profile.name,
+            profile.address,
+            {**HANDLERS, "message": write_message_op, "recording": write_recording_op},
         )
         store = CallStore(engine, settings.data_dir / "spool", handlers=handlers)
         await store.start()
@@ -109,6 +116,12 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         await upkeep.start()
         stack.push_async_callback(upkeep.stop)
         transfers = Transfers(settings, twilio, store)
+        recordings_api = TwilioRecordings(settings, twilio_http)
+        # Retention runs whether or not calls are recorded now: earlier recordings still expire.
+        await stack.enter_async_context(
+            recording_retention(engine, recordings_api, settings.recording_retention_days)
+        )
+        recorder = Recorder(recordings_api, store, engine) if settings.call_recording else None
         services = CallServices(
             settings=settings,
             store=store,
@@ -119,6 +132,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             ),
             transfer=transfers.start,
             hang_up=twilio.hang_up,
+            start_recording=recorder.start if recorder is not None else None,
         )
         yield Runtime(
             settings=settings,
@@ -133,4 +147,5 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             transfers=transfers,
             business=business,
             services=services,
+            recordings_api=recordings_api,
         )

@@ -16,6 +16,7 @@ from app.db.stream_tokens import UsedTokens
 from app.fleet.machines import Machines
 from app.realtime.client import PreparedSessions
 from app.realtime.sessions import ModelSessions
+from app.recording.twilio_api import TwilioRecordings
 from app.twilio.rest import TwilioCalls
 from app.twilio.tokens import StreamTokens
 from app.twilio.transfer import Transfers
@@ -37,6 +38,7 @@ class Runtime:
     transfers: Transfers
     business: BusinessBackend
     services: CallServices
+    recordings_api: TwilioRecordings
     active_calls: dict[str, CallDriver] = field(default_factory=dict)
     draining: bool = False
 

@@ -29,6 +29,7 @@ from app.call.resume import resumed_leg
 from app.logging import get_logger
 from app.realtime.client import ModelSession, Sink
 from app.realtime.session import history_items
+from app.recording.consent import DISCLOSURE_REMINDER, ConsentGate, Step
 from app.wire import realtime as rt
 from app.wire import twilio as tw
 
@@ -67,6 +68,8 @@ class CallDriver:
         self.model: ModelSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
+        # Recorded calls: the recording starts once the disclosure has been heard.
+        self.consent = ConsentGate() if services.start_recording is not None else None
 
     def now_ms(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
@@ -270,6 +273,8 @@ class CallDriver:
                 self._spawn(self._run_tool(action))
             case A.SaveTurn():
                 self.records.turn(action)
+                if self.consent is not None and action.speaker == "agent":
+                    await self._consent(action.text)
             case A.SaveToolCall():
                 self.records.tool_call(action)
             case A.RecordGreeting():
@@ -287,6 +292,18 @@ class CallDriver:
                 await self._send_model(rt.append_audio(action.payload))
             case _:
                 assert_never(action)
+
+    async def _consent(self, heard: str) -> None:
+        step = self.consent.agent_turn(heard) if self.consent is not None else Step.NONE
+        if step is Step.START and self.services.start_recording is not None:
+            self._spawn(self.services.start_recording(self.info, self._transcript_ms))
+        elif step is Step.REMIND:
+            await self._send_model(rt.message("system", DISCLOSURE_REMINDER))
+
+    def _transcript_ms(self) -> int:
+        """Now, on the transcript's clock (the turns' offset_ms)."""
+        start = self.machine.start_ms or 0  # set by the stream's start, the driver's first event
+        return self.machine.config.offset_base_ms + max(0, self.now_ms() - start)
 
     async def _run_tool(self, action: A.StartTool) -> None:
         try:

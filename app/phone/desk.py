@@ -96,7 +96,7 @@ class DevPhone:
         if runtime.calls_in_progress >= settings.max_concurrent_calls:
             raise Refused("All lines are busy (MAX_CONCURRENT_CALLS).", 503)
         call_sid = new_call_sid()
-        disclose = must_disclose(settings.recording_disclosure, None)
+        disclose = must_disclose(settings, None)
         machine_id = runtime.machines.self_id
         runtime.store.call(
             call_sid,
@@ -155,7 +155,10 @@ class DevPhone:
             transfer_requested_at=datetime.now(UTC),
         )
         ringing = Ringing(
-            settings.human_transfer_number, handoff.whisper_text(info.from_number, reason, summary)
+            settings.human_transfer_number,
+            handoff.whisper_text(
+                info.from_number, reason, summary, recorded=settings.call_recording
+            ),
         )
         self._ringing[info.call_sid] = ringing
         self._ring_timers[info.call_sid] = asyncio.get_running_loop().call_later(

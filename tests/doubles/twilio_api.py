@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from tests.doubles.server import RunningServer, serve_app
 from tests.doubles.twilio_messages import MessagesResource
+from tests.doubles.twilio_recordings import RecordingsResource
 
 __all__ = ["FakeTwilioAPI", "Mode", "RecordedRequest"]
 
@@ -121,9 +122,21 @@ class FakeTwilioAPI:
         route = f"/{_API_VERSION}/Accounts/{{account_sid}}/Calls/{{call_sid}}.json"
         self.messages = MessagesResource(self)  # SMS: tests/doubles/twilio_messages.py
         messages = f"/{_API_VERSION}/Accounts/{{account_sid}}/Messages.json"
+        self.recordings = RecordingsResource(self)  # tests/doubles/twilio_recordings.py
+        account = f"/{_API_VERSION}/Accounts/{{account_sid}}"
         self.app = Starlette(
             routes=[
                 Route(route, self._call_resource, methods=["GET", "POST"]),
+                Route(
+                    f"{account}/Calls/{{call_sid}}/Recordings.json",
+                    self.recordings.create,
+                    methods=["GET", "POST"],
+                ),
+                Route(
+                    f"{account}/Recordings/{{name}}",
+                    self.recordings.resource,
+                    methods=["GET", "DELETE"],
+                ),
                 Route(messages, self.messages.create, methods=["GET", "POST"]),
                 Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE", "PUT"]),
             ]
@@ -144,6 +157,7 @@ class FakeTwilioAPI:
             return
         stack, self._stack = self._stack, None
         self._release.set()  # stalled requests answer now, so uvicorn can shut down at once
+        await self.recordings.settled()
         await stack.aclose()
 
     async def __aenter__(self) -> Self:
@@ -169,6 +183,7 @@ class FakeTwilioAPI:
         self._modes.clear()
         self._calls.clear()
         self.messages.reset()
+        self.recordings.reset()
 
     def set_mode(self, call_sid: str, mode: Mode | None) -> None:
         """Answer requests about `call_sid` in `mode` (None: back to the global `mode`)."""
@@ -242,9 +257,7 @@ class FakeTwilioAPI:
         call_sid = request.path_params["call_sid"]
         recorded = await self._record(request, account_sid=account_sid, call_sid=call_sid)
         if not recorded.auth_ok:
-            response = _error(20003, "Authenticate", 401)
-            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-            return self._answer(recorded, response)
+            return self._answer(recorded, self._unauthorized())
         mode = self._modes.get(call_sid, self.mode)
         if mode == "stall":
             await self._release.wait()  # until stop(): the client is expected to give up first
@@ -271,6 +284,12 @@ class FakeTwilioAPI:
         return response
 
     @staticmethod
+    def _unauthorized() -> JSONResponse:
+        response = _error(20003, "Authenticate", 401)
+        response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+        return response
+
+    @staticmethod
     def _not_found(path: str) -> JSONResponse:
         return _error(20404, f"The requested resource {path} was not found", 404)
 
@@ -293,6 +312,7 @@ class FakeTwilioAPI:
         if status == "completed" and call.status == "in-progress":
             call.status = "completed"
             call.ended = call.updated
+            self.recordings.call_ended(call.sid)  # its recordings complete with it
 
     def _check_twiml(self, call_sid: str, twiml: str) -> None:
         try:
