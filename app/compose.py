@@ -97,8 +97,9 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             settings,
             profile.name,
             profile.address,
-            {**HANDLERS, "message": write_message_op, "recording": write_recording_op},
+            {**HANDLERS, "message": write_message_op},
         )
+        handlers["recording"] = write_recording_op  # app/recording/writes.py
         store = CallStore(engine, settings.data_dir / "spool", handlers=handlers)
         await store.start()
         stack.push_async_callback(store.stop)

@@ -23,6 +23,7 @@ import re
 import secrets
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -108,6 +109,7 @@ class RecordingsResource:
         self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, form, answer
         self.media_requests: list[dict[str, str]] = []  # headers of each media GET
         self.problems: list[str] = []
+        self.on_create: Callable[[], None] | None = None  # called as a start request arrives
         self._tasks: set[asyncio.Task[None]] = set()
 
     def reset(self) -> None:
@@ -116,6 +118,7 @@ class RecordingsResource:
         self.callbacks.clear()
         self.media_requests.clear()
         self.problems.clear()
+        self.on_create = None
 
     def of_call(self, call_sid: str) -> list[FakeRecording]:
         return [r for r in self.recordings.values() if r.call_sid == call_sid]
@@ -167,6 +170,8 @@ class RecordingsResource:
 
         api = self._api
         account_sid, call_sid = request.path_params["account_sid"], request.path_params["call_sid"]
+        if request.method == "POST" and self.on_create is not None:
+            self.on_create()
         recorded = await api._record(request, account_sid=account_sid, call_sid=call_sid)
         if not recorded.auth_ok:
             return api._answer(recorded, api._unauthorized())
