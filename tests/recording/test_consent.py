@@ -1,0 +1,36 @@
+"""The consent gate: the recording starts once the disclosure has been heard, never before."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.recording.consent import ConsentGate, Step
+from app.recording.pricing import recording_cost
+
+
+def test_the_disclosure_heard_starts_the_recording_once() -> None:
+    gate = ConsentGate()
+    said = "Thanks for calling. Just so you know, this call is recorded and I'm an AI assistant."
+    assert gate.agent_turn(said) is Step.START
+    assert gate.agent_turn("Anything else?") is Step.NONE
+    assert gate.agent_turn(said) is Step.NONE
+
+
+def test_a_greeting_cut_off_before_the_disclosure_asks_for_it_once() -> None:
+    gate = ConsentGate()
+    assert gate.agent_turn("Thanks for calling. Just so") is Step.REMIND
+    assert gate.agent_turn("Sure, we open at nine.") is Step.NONE
+    assert gate.agent_turn("Before we go on: this call is being recorded.") is Step.START
+
+
+def test_words_that_only_look_alike_are_not_consent() -> None:
+    gate = ConsentGate()
+    assert gate.agent_turn("Our records show an appointment; I'm a recorder fan.") is Step.REMIND
+    assert not gate.given
+
+
+def test_recording_cost_is_by_the_minute_rounded_up() -> None:
+    assert recording_cost(0) == Decimal("0")
+    assert recording_cost(1) == Decimal("0.0025")
+    assert recording_cost(60) == Decimal("0.0025")
+    assert recording_cost(61) == Decimal("0.0050")
