@@ -3,7 +3,6 @@ Range passed through, nothing cached or revealed; gone, unreachable and delete."
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,44 +12,8 @@ from sqlalchemy import text
 from app.db.embedded import EmbeddedPostgres
 from tests.doubles.twilio_api import FakeTwilioAPI
 from tests.doubles.twilio_recordings import FakeRecording
-from tests.staff.console_kit import Console, csrf_of, running_console, signed_in
-
-CALL = "CA" + "7" * 32
-
-
-@contextlib.asynccontextmanager
-async def console_with_recording(
-    postgres: EmbeddedPostgres, data_dir: Path
-) -> AsyncIterator[tuple[Console, FakeTwilioAPI, FakeRecording]]:
-    async with (
-        FakeTwilioAPI() as twilio,
-        running_console(
-            postgres,
-            data_dir,
-            prefix="rec",
-            twilio_account_sid=twilio.account_sid,
-            twilio_auth_token=twilio.auth_token,
-            twilio_api_base=twilio.base_url,
-        ) as console,
-    ):
-        made = twilio.recordings.add(CALL, seconds=3)
-        async with console.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO calls (call_sid, from_number, ended_at, estimated_cost_usd) "
-                    "VALUES (:c, '+16175550142', now(), 0.1200)"
-                ),
-                {"c": CALL},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO recordings (call_sid, sid, status, channels, "
-                    "duration_seconds, start_offset_ms, cost_usd) "
-                    "VALUES (:c, :s, 'completed', 2, 3, 1500, 0.0025)"
-                ),
-                {"c": CALL, "s": made.sid},
-            )
-        yield console, twilio, made
+from tests.recording.recording_kit import CALL, console_with_recording
+from tests.staff.console_kit import Console, csrf_of, signed_in
 
 
 @pytest.fixture

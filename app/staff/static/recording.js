@@ -39,7 +39,7 @@
 
   // Why it cannot play, in words: the media route answers 404 (gone at Twilio) or 502 (Twilio
   // unreachable) with a sentence for the page.
-  player.addEventListener("error", function () {
+  function explain() {
     if (!problem) { return; }
     fetch(player.currentSrc || player.src, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" })
       .then(function (response) { return response.ok ? "" : response.text(); })
@@ -51,5 +51,8 @@
         problem.textContent = "The recording could not be loaded: the service did not answer.";
         problem.hidden = false;
       });
-  });
+  }
+
+  player.addEventListener("error", explain);
+  if (player.error) { explain(); }  // it failed before this deferred script ran
 }());
