@@ -75,8 +75,12 @@ class DevPhone:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # No Twilio call to record: a dev call is recorded by the service itself, or not at all.
         self.services: CallServices = replace(
-            runtime.services, transfer=self.transfer, hang_up=_already_hung_up
+            runtime.services,
+            transfer=self.transfer,
+            hang_up=_already_hung_up,
+            start_recording=None,
         )
         self.streams: dict[str, DevPhoneStream] = {}
         self._calls: OrderedDict[str, DevCall] = OrderedDict()
