@@ -68,8 +68,8 @@ class CallDriver:
         self.model: ModelSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
-        # Recorded calls: the recording starts once the disclosure has been heard.
-        self.consent = ConsentGate() if services.start_recording is not None else None
+        # Recorded calls start recording once the disclosure is heard (a resumed leg heard it).
+        self.consent = ConsentGate(reminded=info.resume is not None)
 
     def now_ms(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
@@ -273,7 +273,7 @@ class CallDriver:
                 self._spawn(self._run_tool(action))
             case A.SaveTurn():
                 self.records.turn(action)
-                if self.consent is not None and action.speaker == "agent":
+                if self.services.start_recording is not None and action.speaker == "agent":
                     await self._consent(action.text)
             case A.SaveToolCall():
                 self.records.tool_call(action)
@@ -294,7 +294,7 @@ class CallDriver:
                 assert_never(action)
 
     async def _consent(self, heard: str) -> None:
-        step = self.consent.agent_turn(heard) if self.consent is not None else Step.NONE
+        step = self.consent.agent_turn(heard)
         if step is Step.START and self.services.start_recording is not None:
             self._spawn(self.services.start_recording(self.info, self._transcript_ms))
         elif step is Step.REMIND:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -75,12 +76,12 @@ class DevPhone:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        # No Twilio call to record: a dev call is recorded by the service itself, or not at all.
+        # No Twilio call to record: the service records a dev call itself (its stream's tape).
         self.services: CallServices = replace(
             runtime.services,
             transfer=self.transfer,
             hang_up=_already_hung_up,
-            start_recording=None,
+            start_recording=self.start_recording if runtime.settings.call_recording else None,
         )
         self.streams: dict[str, DevPhoneStream] = {}
         self._calls: OrderedDict[str, DevCall] = OrderedDict()
@@ -139,6 +140,13 @@ class DevPhone:
         return CallInfo(
             call_sid, stream_sid, None, None, public_base, resume, disclose_recording=disclose
         )
+
+    async def start_recording(self, info: CallInfo, offset_ms: Callable[[], int]) -> None:
+        """The caller heard the disclosure: the stream's tape runs from now (app/recording/)."""
+        stream = self.streams.get(info.call_sid)
+        if stream is not None:
+            stream.tape.start(stream.now_ms(), offset_ms())
+            log.info("recording_started", source="service")
 
     # --- the transfer, simulated -----------------------------------------------------------
 

@@ -7,16 +7,19 @@ error code and kept in the call's `recordings` row, which the console shows as "
 
 from __future__ import annotations
 
+import math
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.call.info import CallInfo
 from app.db.store import CallStore
 from app.logging import get_logger
 from app.recording.tables import recordings
+from app.recording.tape import StereoTape
 from app.recording.twilio_api import TwilioRecordings
 from app.recording.writes import recording_op
 
@@ -84,3 +87,31 @@ class Recorder:
         except Exception as exc:  # the database is away: a second recording beats none
             log.warning("recording_lookup_failed", error=type(exc).__name__)
             return False
+
+
+async def keep_tape(engine: AsyncEngine, store: CallStore, call_sid: str, tape: StereoTape) -> None:
+    """A call the service recorded itself (the dev phone): its WAV into PostgreSQL. Called once
+    the call's stream has ended, never on the audio path; a failure is logged, never raised."""
+    if not tape.running:
+        return
+    await store.flush(LOOKUP_SECONDS)  # the calls row comes first (the recording refers to it)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(recordings).values(
+                    call_sid=call_sid,
+                    sid="RT" + secrets.token_hex(16),  # ours, shaped like Twilio's RE sids
+                    source="service",
+                    status="completed",
+                    channels=2,
+                    duration_seconds=math.ceil(tape.duration_ms / 1000),
+                    start_offset_ms=tape.offset_ms,
+                    cost_usd=0,
+                    audio=tape.wav(),
+                    completed_at=datetime.now(UTC),
+                )
+            )
+    except Exception as exc:
+        log.error("recording_not_kept", error=type(exc).__name__)
+        return
+    log.info("recording_kept", duration_ms=tape.duration_ms, offset_ms=tape.offset_ms)
