@@ -188,3 +188,32 @@ async def test_status_callbacks_are_signed_and_reach_any_machine(make_harness: F
     await h.flush()
     [row] = await h.fetch("SELECT * FROM recordings WHERE sid = :s", s=form["RecordingSid"])
     assert row["status"] == "completed" and row["duration_seconds"] == 12
+
+
+async def test_a_greeting_without_the_disclosure_gets_it_said_before_anything_is_recorded(
+    make_harness: Factory,
+) -> None:
+    h: CallHarness = await make_harness(
+        FakeRealtimeConfig(
+            greeting=AudioReply("Hi, how can I help?", 400),
+            replies=[AudioReply("Just so you know, this call is recorded. We open at nine.", 800)],
+        )
+    )
+    async with h.caller() as caller:
+        await caller.call()
+        session = (await h.model.wait_for_sessions(1))[0]
+        await caller.wait_until_heard(400)
+        await session.wait_for("conversation.item.create", count=1)
+        assert _creates(h) == []  # the greeting said nothing of recording: nothing started
+        await caller.say_and_wait(600)
+        await caller.wait_until_heard(400 + 800)
+        await h.twilio.wait_for_requests(1, timeout=5)
+        await caller.hangup()
+    notes = [
+        c.get("text", "")
+        for e in session.received
+        if e["type"] == "conversation.item.create"
+        for c in e["item"].get("content", [])
+    ]
+    assert any("has not heard yet that this call is recorded" in n for n in notes)
+    assert len(_creates(h)) == 1
