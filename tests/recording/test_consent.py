@@ -34,3 +34,17 @@ def test_recording_cost_is_by_the_minute_rounded_up() -> None:
     assert recording_cost(1) == Decimal("0.0025")
     assert recording_cost(60) == Decimal("0.0025")
     assert recording_cost(61) == Decimal("0.0050")
+
+
+def test_with_recording_on_every_caller_is_told_whatever_the_disclosure_policy() -> None:
+    from app.config import load_settings
+    from app.twilio.disclosure import must_disclose
+
+    off = load_settings(_env_file=None, call_recording="off", recording_disclosure="never")
+    on = load_settings(_env_file=None, call_recording="on", recording_disclosure="never")
+    auto = load_settings(_env_file=None)
+    assert not off.call_recording and on.call_recording and not auto.call_recording
+    assert auto.recording_retention_days == 30
+    assert not must_disclose(off, "CA")
+    assert must_disclose(on, "TX") and must_disclose(on, None)
+    assert must_disclose(auto, "CA") and not must_disclose(auto, "TX")
