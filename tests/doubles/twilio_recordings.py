@@ -12,7 +12,8 @@
   (`X-Twilio-Signature`, HMAC-SHA1 of URL and sorted form with the auth token).
 
 Twilio documents no Range support on media (UNCONFIRMED): the double honours it, and the service
-must work either way. MP3 media is not made here (no encoder): `.mp3` answers 415.
+must work either way. `.mp3` is a real MP3 of the same length, in silence (no encoder here: its
+frames are built by hand, MPEG-2.5 Layer III at 8 kHz and 32 kbps, Twilio's MP3 bit rate).
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ def tone_wav(seconds: float, channels: int) -> bytes:
     return header + bytes(samples)
 
 
+MP3_FRAME_SAMPLES = 576  # MPEG-2/2.5 Layer III
+# sync, MPEG-2.5, Layer III, no CRC | 32 kbps, 8000 Hz, no padding | mono; 72*32000/8000 bytes
+MP3_FRAME = bytes([0xFF, 0xE3, 0x48, 0xC0]) + bytes(288 - 4)  # all-zero side info: silence
+
+
+def silent_mp3(seconds: float) -> bytes:
+    return MP3_FRAME * max(1, math.ceil(seconds * RATE / MP3_FRAME_SAMPLES))
+
+
 @dataclass
 class FakeRecording:
     sid: str
@@ -96,6 +106,7 @@ class FakeRecording:
     status: str = "in-progress"
     duration: int | None = None
     media: bytes | None = None
+    mp3: bytes | None = None
     deleted: bool = False
 
 
@@ -162,6 +173,7 @@ class RecordingsResource:
         recording.duration = max(1, math.ceil(elapsed))
         recording.status = "completed"
         recording.media = tone_wav(elapsed, recording.channels)
+        recording.mp3 = silent_mp3(elapsed)
 
     # --- handlers --------------------------------------------------------------------------
 
@@ -239,14 +251,14 @@ class RecordingsResource:
             return api._answer(recorded, Response(status_code=204))
         if extension == "json":
             return api._answer(recorded, JSONResponse(self._resource(recording)))
-        if extension == "mp3":
-            return api._answer(recorded, Response("no MP3 encoder in the double", 415))
-        if extension not in ("wav", ""):
+        if extension not in ("wav", "mp3", ""):
             return api._answer(recorded, api._not_found(request.url.path))
         self.media_requests.append(dict(request.headers))
-        if recording.media is None:  # still recording: Twilio has no file yet
+        media = recording.mp3 if extension == "mp3" else recording.media
+        if media is None:  # still recording: Twilio has no file yet
             return api._answer(recorded, api._not_found(request.url.path))
-        return api._answer(recorded, _ranged(recording.media, request.headers.get("range")))
+        kind = "audio/mpeg" if extension == "mp3" else "audio/x-wav"  # [OLD-REC] MIME types
+        return api._answer(recorded, _ranged(media, request.headers.get("range"), kind))
 
     # --- the status callback ---------------------------------------------------------------
 
@@ -304,9 +316,9 @@ class RecordingsResource:
         }
 
 
-def _ranged(media: bytes, header: str | None) -> Response:
+def _ranged(media: bytes, header: str | None, kind: str) -> Response:
     total = len(media)
-    base = {"Accept-Ranges": "bytes", "Content-Type": "audio/x-wav"}
+    base = {"Accept-Ranges": "bytes", "Content-Type": kind}
     match = _RANGE.match(header or "")
     if header is None or match is None or match.group(1) == match.group(2) == "":
         return Response(media, headers=base)

@@ -93,6 +93,14 @@ async def test_media_is_a_real_wav_with_range_requests_and_delete_makes_it_gone(
         assert tail.content == whole.content[-10:]
         beyond = await http.get(url, auth=auth, headers={"Range": "bytes=99999999-"})
         assert beyond.status_code == 416
+        mp3 = await http.get(url.replace(".wav", ".mp3"), auth=auth)
+        assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
+        # MPEG-2.5 Layer III frames of 72 ms (576 samples at 8 kHz): 2 s is 28 frames.
+        assert mp3.content[:2] == b"\xff\xe3" and len(mp3.content) == 28 * 288
+        head = await http.get(
+            url.replace(".wav", ".mp3"), auth=auth, headers={"Range": "bytes=0-3"}
+        )
+        assert head.status_code == 206 and head.content == mp3.content[:4]
         await sdk.recordings(made.sid).delete_async()
         assert (await http.get(url, auth=auth)).status_code == 404
     with pytest.raises(TwilioRestException) as gone:
