@@ -43,6 +43,10 @@ from app.notify.service import Notifier, writer_handlers
 from app.realtime.client import PreparedSessions
 from app.realtime.session import load_template
 from app.realtime.sessions import BusinessPrompt, ModelSessions
+from app.recording.retention import recording_retention
+from app.recording.service import Recorder
+from app.recording.twilio_api import TwilioRecordings
+from app.recording.writes import write_recording_op
 from app.runtime import Runtime
 from app.staff.secret import secret_key
 from app.staff.upkeep import Upkeep
@@ -130,8 +134,12 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         )
         # Messages, transfers and bookings add their notifications in the writer's transaction.
         handlers = writer_handlers(
-            settings, profile.name, profile.address, {**HANDLERS, "message": write_message_op}
+            settings,
+            profile.name,
+            profile.address,
+            {**HANDLERS, "message": write_message_op},
         )
+        handlers["recording"] = write_recording_op  # app/recording/writes.py
         store = CallStore(engine, settings.data_dir / "spool", handlers=handlers)
         await store.start()
         stack.push_async_callback(store.stop)
@@ -152,6 +160,12 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
         stack.push_async_callback(upkeep.stop)
         transfers = Transfers(settings, twilio, store)
         linked = await stack.enter_async_context(business_calendar(settings, engine, business))
+        recordings_api = TwilioRecordings(settings, twilio_http)
+        # Retention runs whether or not calls are recorded now: earlier recordings still expire.
+        await stack.enter_async_context(
+            recording_retention(engine, recordings_api, settings.recording_retention_days)
+        )
+        recorder = Recorder(recordings_api, store, engine) if settings.call_recording else None
         services = CallServices(
             settings=settings,
             store=store,
@@ -163,6 +177,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             transfer=transfers.start,
             hang_up=twilio.hang_up,
             metrics=metrics,
+            start_recording=recorder.start if recorder is not None else None,
         )
         built = Runtime(
             settings=settings,
@@ -177,6 +192,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             transfers=transfers,
             business=business,
             services=services,
+            recordings_api=recordings_api,
             metrics=metrics,
             checkup=Checkup(settings, engine),
             calendar=linked[0] if linked else None,

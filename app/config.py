@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     idle_prompt_seconds: PositiveSeconds = 10.0
     idle_hangup_seconds: PositiveSeconds = 10.0
     recording_disclosure: RecordingDisclosure = RecordingDisclosure.AUTO
+    # Call recordings (app/recording/): off|on; on, every caller hears the disclosure first.
+    call_recording: bool = False
+    recording_retention_days: int = Field(default=30, ge=1)
     max_concurrent_calls: int = Field(default=50, ge=1)
     stream_token_ttl_seconds: PositiveSeconds = 60.0
     preconnect_ttl_seconds: PositiveSeconds = 8.0
@@ -354,7 +357,7 @@ class Settings(BaseSettings):
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("embedded_database_on_fly", mode="before")
+    @field_validator("embedded_database_on_fly", "call_recording", mode="before")
     @classmethod
     def _empty_is_false(cls, value: object) -> object:
         return False if value == "" else value

@@ -27,6 +27,8 @@ from app.fleet.replay import FlyReplay
 from app.front import front_door_route
 from app.logging import get_logger
 from app.phone.routes import phone_routes
+from app.recording.callbacks import recording_status
+from app.recording.console import recording_routes
 from app.runtime import Runtime
 from app.staff.routes import staff_mount
 from app.twilio.callbacks import call_status, stream_ended, transfer_done, transfer_whisper
@@ -135,11 +137,17 @@ def create_app(settings: Settings) -> Starlette:
             Route(f"{prefix}/twilio/stream-ended", stream_ended, methods=["POST"]),
             Route(f"{prefix}/twilio/transfer/whisper", transfer_whisper, methods=["POST"]),
             Route(f"{prefix}/twilio/transfer/done", transfer_done, methods=["POST"]),
+            Route(f"{prefix}/twilio/recording-status", recording_status, methods=["POST"]),
             WebSocketRoute(f"{prefix}/twilio/stream", stream_endpoint),
         ]
     routes += [
         front_door_route(settings, profile),
-        staff_mount(settings, profile.tz, profile.name, extra=phone_routes(profile.name)),
+        staff_mount(
+            settings,
+            profile.tz,
+            profile.name,
+            extra=[*phone_routes(profile.name), *recording_routes()],
+        ),
     ]
     if business.builtin:
         routes.append(business_mount)

@@ -20,6 +20,7 @@ from app.fleet.machines import Machines
 from app.metrics import Metrics
 from app.realtime.client import PreparedSessions
 from app.realtime.sessions import ModelSessions
+from app.recording.twilio_api import TwilioRecordings
 from app.twilio.rest import TwilioCalls
 from app.twilio.tokens import StreamTokens
 from app.twilio.transfer import Transfers
@@ -43,6 +44,7 @@ class Runtime:
     services: CallServices
     metrics: Metrics
     checkup: Checkup  # the doctor's checks, for the front door and the console
+    recordings_api: TwilioRecordings
     # The business's linked calendar and its event writer (None: CALENDAR is not set).
     calendar: BusinessCalendar | None = None
     calendar_writer: CalendarWriter | None = None

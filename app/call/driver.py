@@ -17,32 +17,25 @@ import time
 from dataclasses import replace
 from typing import Any, assert_never
 
-import orjson
-
 from app.call import actions as A
+from app.call import errands
 from app.call import events as E
 from app.call.info import CallInfo
 from app.call.machine import CallMachine
 from app.call.meter import CallMeter
-from app.call.ports import WATCHED, CallServices, CallWatcher, MediaStream, ToolReport
+from app.call.ports import WATCHED, CallServices, CallWatcher, MediaStream
 from app.call.records import CallRecords
 from app.call.reseat import CONNECT_WAIT_SECONDS, seeded_session
 from app.call.resume import resumed_leg
 from app.logging import get_logger
 from app.realtime.client import ModelSession, Sink
 from app.realtime.session import history_items
+from app.recording.consent import DISCLOSURE_REMINDER, ConsentGate, Step
 from app.wire import realtime as rt
 from app.wire import twilio as tw
 
 log = get_logger(__name__)
 
-TOOL_CRASHED = orjson.dumps(
-    {
-        "ok": False,
-        "error": "internal_error",
-        "say": "Sorry, that didn't work on our side. Offer to take a message instead.",
-    }
-).decode()
 # A tool still running when the call ends may finish (its own timeout) and is then recorded.
 TOOL_SETTLE_MARGIN_SECONDS = 1.0
 AGENT_ENDINGS = frozenset({"agent_hangup", "idle", "max_duration"})
@@ -71,6 +64,8 @@ class CallDriver:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
         self.meter = CallMeter(services.metrics, info.channel)
+        # Recorded calls start recording once the disclosure is heard (a resumed leg heard it).
+        self.consent = ConsentGate(reminded=info.resume is not None)
 
     def now_ms(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
@@ -291,6 +286,8 @@ class CallDriver:
                 self._spawn(self._run_tool(action))
             case A.SaveTurn():
                 self.records.turn(action)
+                if self.services.start_recording is not None and action.speaker == "agent":
+                    await self._consent(action.text)
             case A.SaveToolCall():
                 self.records.tool_call(action)
             case A.RecordGreeting():
@@ -312,30 +309,27 @@ class CallDriver:
             case _:
                 assert_never(action)
 
+    async def _consent(self, heard: str) -> None:
+        step = self.consent.agent_turn(heard)
+        if step is Step.START and self.services.start_recording is not None:
+            self._spawn(self.services.start_recording(self.info, self._transcript_ms))
+        elif step is Step.REMIND:
+            await self._send_model(rt.message("system", DISCLOSURE_REMINDER))
+
+    def _transcript_ms(self) -> int:
+        """Now, on the transcript's clock (the turns' offset_ms)."""
+        start = self.machine.start_ms or 0  # set by the stream's start, the driver's first event
+        return self.machine.config.offset_base_ms + max(0, self.now_ms() - start)
+
     async def _run_tool(self, action: A.StartTool) -> None:
-        started = time.perf_counter()
-        try:
-            result = await self.services.run_tool(
-                self.info, action.call_id, action.name, action.arguments
-            )
-        except Exception:
-            # A bug in a tool must not leave the caller on hold until the cap: the model hears
-            # that it failed and can say so (and the hold tone stops).
-            log.exception("tool_crashed", tool=action.name)
-            result = ToolReport(False, TOOL_CRASHED)
-        self.meter.tool(action.name, time.perf_counter() - started, result.ok, result.output)
+        result = await errands.run_tool(self.services, self.info, self.meter, action)
         report = (result.ok, result.output, result.outcome, result.effect)
         self.inbox.put_nowait(E.ToolFinished(self.now_ms(), action.call_id, action.name, *report))
 
     async def _transfer(self, action: A.StartTransfer) -> None:
-        try:
-            ok, reason = await self.services.transfer(self.info, action.reason, action.summary)
-        except Exception:  # the caller must hear the agent again, never silence
-            log.exception("transfer_crashed")
-            ok, reason = False, "internal_error"
-        self.meter.transfer(ok)
-        if not ok:
-            self.inbox.put_nowait(E.TransferFailed(self.now_ms(), reason))
+        failed = await errands.start_transfer(self.services, self.info, self.meter, action)
+        if failed is not None:
+            self.inbox.put_nowait(E.TransferFailed(self.now_ms(), failed))
 
     async def _reconnect(self, history: tuple[tuple[str, str], ...]) -> None:
         old = self.model

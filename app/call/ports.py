@@ -56,6 +56,10 @@ TransferStarter = Callable[[CallInfo, str, str], Awaitable[tuple[bool, str]]]
 HangUp = Callable[[str], Awaitable[bool]]
 """Ends a call through Twilio REST by its CallSid."""
 
+RecordingStarter = Callable[[CallInfo, Callable[[], int]], Awaitable[None]]
+"""(call, the transcript's clock in ms) -> starts recording the call; never raises
+(app/recording/service.py)."""
+
 CallWatcher = Callable[[A.Action], None]
 """Sees a call's turns and tool calls as they are recorded (the dev phone shows them live);
 called on the driver's task, so it must return at once and never raise."""
@@ -74,6 +78,8 @@ class CallServices:
     transfer: TransferStarter
     hang_up: HangUp
     metrics: Metrics = field(default_factory=Metrics)
+    # CALL_RECORDING=on: started once the caller has heard the disclosure; None: not recorded.
+    start_recording: RecordingStarter | None = None
 
     def machine_config(self) -> MachineConfig:
         """A call's limits (length, silence) as the settings give them."""

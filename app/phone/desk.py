@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -75,8 +76,12 @@ class DevPhone:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # No Twilio call to record: the service records a dev call itself (its stream's tape).
         self.services: CallServices = replace(
-            runtime.services, transfer=self.transfer, hang_up=_already_hung_up
+            runtime.services,
+            transfer=self.transfer,
+            hang_up=_already_hung_up,
+            start_recording=self.start_recording if runtime.settings.call_recording else None,
         )
         self.streams: dict[str, DevPhoneStream] = {}
         self._calls: OrderedDict[str, DevCall] = OrderedDict()
@@ -96,7 +101,7 @@ class DevPhone:
         if runtime.calls_in_progress >= settings.max_concurrent_calls:
             raise Refused("All lines are busy (MAX_CONCURRENT_CALLS).", 503)
         call_sid = new_call_sid()
-        disclose = must_disclose(settings.recording_disclosure, None)
+        disclose = must_disclose(settings, None)
         machine_id = runtime.machines.self_id
         runtime.store.call(
             call_sid,
@@ -143,6 +148,13 @@ class DevPhone:
             channel=CHANNEL,
         )
 
+    async def start_recording(self, info: CallInfo, offset_ms: Callable[[], int]) -> None:
+        """The caller heard the disclosure: the stream's tape runs from now (app/recording/)."""
+        stream = self.streams.get(info.call_sid)
+        if stream is not None:
+            stream.tape.start(stream.now_ms(), offset_ms())
+            log.info("recording_started", source="service")
+
     # --- the transfer, simulated -----------------------------------------------------------
 
     async def transfer(self, info: CallInfo, reason: str, summary: str) -> tuple[bool, str]:
@@ -162,7 +174,10 @@ class DevPhone:
             transfer_requested_at=datetime.now(UTC),
         )
         ringing = Ringing(
-            settings.human_transfer_number, handoff.whisper_text(info.from_number, reason, summary)
+            settings.human_transfer_number,
+            handoff.whisper_text(
+                info.from_number, reason, summary, recorded=settings.call_recording
+            ),
         )
         self._ringing[info.call_sid] = ringing
         self._ring_timers[info.call_sid] = asyncio.get_running_loop().call_later(

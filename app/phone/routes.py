@@ -24,6 +24,7 @@ from app.call.run import run_call
 from app.logging import get_logger
 from app.phone.desk import DevPhone, Refused
 from app.phone.stream import DevPhoneStream
+from app.recording.service import keep_tape
 from app.staff.render import TEMPLATES as STAFF_TEMPLATES
 from app.twilio.signatures import public_base
 from app.twilio.stream import first_frames
@@ -126,6 +127,7 @@ async def phone_stream(phone: DevPhone, websocket: WebSocket) -> None:
     finally:
         if phone.streams.get(call_sid) is stream:
             del phone.streams[call_sid]
+        await keep_tape(runtime.engine, runtime.store, call_sid, stream.tape)
 
 
 def phone_routes(business_name: str) -> list[BaseRoute]:

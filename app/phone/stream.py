@@ -7,6 +7,9 @@ heard, tool calls, a transfer), which no Twilio event is named like.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import time
 from typing import Any
 
 import orjson
@@ -14,6 +17,7 @@ from starlette.websockets import WebSocket
 
 from app.call import actions as A
 from app.logging import get_logger
+from app.recording.tape import StereoTape
 from app.twilio.stream import StarletteMediaStream
 
 log = get_logger(__name__)
@@ -68,8 +72,28 @@ class DevPhoneStream(StarletteMediaStream):
         # Notices are sent from their own tasks: one frame at a time on the socket.
         self._lock = asyncio.Lock()
         self._sending: set[asyncio.Task[bool]] = set()
+        # CALL_RECORDING=on: both directions as heard, once the caller has heard the disclosure.
+        self.tape = StereoTape()
+        self._t0 = time.monotonic()
+
+    def now_ms(self) -> int:
+        return int((time.monotonic() - self._t0) * 1000)
+
+    async def receive(self) -> str | bytes | None:
+        text = await super().receive()
+        if self.tape.running and isinstance(text, str) and '"media"' in text:
+            audio = _media_audio(text)
+            if audio is not None:
+                self.tape.from_caller(audio)
+        return text
 
     async def send(self, text: str) -> bool:
+        if self.tape.running and '"media"' in text:
+            audio = _media_audio(text)
+            if audio is not None:
+                self.tape.to_caller(audio, self.now_ms())
+        elif self.tape.running and '"clear"' in text:
+            self.tape.cleared(self.now_ms())
         async with self._lock:
             return await super().send(text)
 
@@ -87,6 +111,17 @@ class DevPhoneStream(StarletteMediaStream):
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
         return await self.send(_notice(message))
+
+
+def _media_audio(text: str) -> bytes | None:
+    """The mu-law audio of a media frame, or None for any other frame."""
+    try:
+        frame = orjson.loads(text)
+        if frame.get("event") != "media":
+            return None
+        return base64.b64decode(frame["media"]["payload"], validate=True)
+    except (orjson.JSONDecodeError, binascii.Error, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _notice(message: dict[str, Any]) -> str:

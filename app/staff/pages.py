@@ -12,6 +12,7 @@ from app.business.appointments import cancel_appointment
 from app.business.hours import local_day_bounds
 from app.db.tables import OUTCOMES
 from app.logging import get_logger
+from app.recording.console import call_recording
 from app.staff import desk
 from app.staff.calendar_page import calendar_alert
 from app.staff.calls import CallFilter, Cursor, get_call, list_calls, number_digits, turns_after
@@ -98,10 +99,19 @@ class Pages:
         call_sid = request.path_params["call_sid"]
         async with engine_of(request).connect() as conn:
             detail = await get_call(conn, call_sid, self.max_call_seconds)
+            recording = await call_recording(conn, call_sid) if detail is not None else None
         if detail is None:
             return self.console.render(request, "not_found.html", 404, page="calls")
         live = call_sid in live_call_sids(request) or bool(detail.call["maybe_live"])
-        return self.console.render(request, "call.html", page="calls", detail=detail, live=live)
+        return self.console.render(
+            request,
+            "call.html",
+            page="calls",
+            detail=detail,
+            live=live,
+            recording=recording,
+            recording_notice=request.query_params.get("recording", ""),
+        )
 
     async def call_live(self, request: Request) -> Response:
         """New turns of a call in progress, for the call page's poller (static/live.js)."""

@@ -122,7 +122,7 @@ async def _resume_after_drop(hook: Webhook, row: dict[str, Any]) -> Response:
         history = []
     # The decision the webhook made from FromState, made again from the same input.
     disclose = bool(row.get("recording_disclosed")) or must_disclose(
-        runtime.settings.recording_disclosure, row.get("from_state")
+        runtime.settings, row.get("from_state")
     )
     runtime.sessions.prepare(
         call_sid, disclose_recording=disclose, extra=history_items(history, LINE_DROPPED_NOTE)
@@ -176,7 +176,8 @@ async def call_status(hook: Webhook) -> Response:
 
 
 def _generic_whisper(hook: Webhook) -> Response:
-    return twiml(handoff.whisper(GENERIC_WHISPER))
+    recorded = hook.runtime.settings.call_recording
+    return twiml(handoff.whisper(GENERIC_WHISPER + (handoff.RECORDED if recorded else "")))
 
 
 @twilio_webhook(_generic_whisper)
@@ -195,7 +196,8 @@ async def transfer_whisper(hook: Webhook) -> Response:
         caller = row.get("from_number")
         reason, summary = row.get("transfer_reason") or "", row.get("transfer_summary") or ""
     log.info("transfer_whisper", call_sid=parent, caller=mask_phone(caller))
-    return twiml(handoff.whisper(handoff.whisper_text(caller, reason, summary)))
+    recorded = runtime.settings.call_recording
+    return twiml(handoff.whisper(handoff.whisper_text(caller, reason, summary, recorded=recorded)))
 
 
 def _dial_fallback(hook: Webhook) -> Response:

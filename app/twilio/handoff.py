@@ -78,7 +78,12 @@ def connect_stream(
     return response
 
 
-def whisper_text(caller: str | None, reason: str, summary: str) -> str:
+# Said to the person a recorded call is put through to (CALL_RECORDING=on): the recording goes
+# on through the transfer, so they are a party to a recorded call too.
+RECORDED = " This call is recorded."
+
+
+def whisper_text(caller: str | None, reason: str, summary: str, *, recorded: bool = False) -> str:
     """What the person who answers a transfer hears before the caller is put through (the dev
     phone shows the same words)."""
     caller = caller or "a withheld number"
@@ -86,7 +91,7 @@ def whisper_text(caller: str | None, reason: str, summary: str) -> str:
     return (
         f"Incoming call from the receptionist. The caller's number is {spoken_number}. "
         f"They are calling about: {reason or 'they asked for a person'}. "
-        f"{summary or 'No summary was given.'} Connecting you now."
+        f"{summary or 'No summary was given.'}{RECORDED if recorded else ''} Connecting you now."
     )
 
 

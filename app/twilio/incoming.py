@@ -83,7 +83,7 @@ async def incoming_call(hook: Webhook) -> Response:
         return twiml(refusal)
     # Decided once for the whole call, carried in the stream token; `calls.recording_disclosed`
     # is written when a session that was told to disclose has actually greeted the caller.
-    disclose = must_disclose(settings.recording_disclosure, params.get("FromState"))
+    disclose = must_disclose(settings, params.get("FromState"))
     # Open the model now: the greeting is generated while Twilio sets up the stream.
     runtime.sessions.prepare(call_sid, disclose_recording=disclose)
     token = runtime.tokens.issue(call_sid, disclose_recording=disclose, machine_id=machines.self_id)

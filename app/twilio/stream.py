@@ -115,7 +115,7 @@ async def stream_endpoint(websocket: WebSocket) -> None:
     from_state = start.parameters.get("from_state") or None
     disclose = redeemed.disclose_recording
     if disclose is None:  # a token of the previous release: decide as its webhook did
-        disclose = must_disclose(settings.recording_disclosure, from_state)
+        disclose = must_disclose(settings, from_state)
     info = CallInfo(
         start.call_sid,
         start.stream_sid,

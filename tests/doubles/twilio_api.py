@@ -32,6 +32,7 @@ from starlette.routing import Route
 from tests.doubles.server import RunningServer, serve_app
 from tests.doubles.twilio_messages import MessagesResource
 from tests.doubles.twilio_numbers import NumbersResource
+from tests.doubles.twilio_recordings import RecordingsResource
 
 __all__ = ["FakeTwilioAPI", "Mode", "RecordedRequest"]
 
@@ -126,10 +127,21 @@ class FakeTwilioAPI:
         messages = f"/{_API_VERSION}/Accounts/{{account_sid}}/Messages.json"
         # Numbers and the account: tests/doubles/twilio_numbers.py.
         self.numbers = NumbersResource(self)
+        self.recordings = RecordingsResource(self)  # tests/doubles/twilio_recordings.py
         account = f"/{_API_VERSION}/Accounts/{{account_sid}}"
         self.app = Starlette(
             routes=[
                 Route(route, self._call_resource, methods=["GET", "POST"]),
+                Route(
+                    f"{account}/Calls/{{call_sid}}/Recordings.json",
+                    self.recordings.create,
+                    methods=["GET", "POST"],
+                ),
+                Route(
+                    f"{account}/Recordings/{{name}}",
+                    self.recordings.resource,
+                    methods=["GET", "DELETE"],
+                ),
                 Route(messages, self.messages.create, methods=["GET", "POST"]),
                 Route(f"{account}.json", self.numbers.account, methods=["GET"]),
                 Route(f"{account}/IncomingPhoneNumbers.json", self.numbers.list, methods=["GET"]),
@@ -157,6 +169,7 @@ class FakeTwilioAPI:
             return
         stack, self._stack = self._stack, None
         self._release.set()  # stalled requests answer now, so uvicorn can shut down at once
+        await self.recordings.settled()
         await stack.aclose()
 
     async def __aenter__(self) -> Self:
@@ -183,6 +196,7 @@ class FakeTwilioAPI:
         self._calls.clear()
         self.messages.reset()
         self.numbers.reset()
+        self.recordings.reset()
 
     def set_mode(self, call_sid: str, mode: Mode | None) -> None:
         """Answer requests about `call_sid` in `mode` (None: back to the global `mode`)."""
@@ -256,9 +270,7 @@ class FakeTwilioAPI:
         call_sid = request.path_params["call_sid"]
         recorded = await self._record(request, account_sid=account_sid, call_sid=call_sid)
         if not recorded.auth_ok:
-            response = _error(20003, "Authenticate", 401)
-            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-            return self._answer(recorded, response)
+            return self._answer(recorded, self._unauthorized())
         mode = self._modes.get(call_sid, self.mode)
         if mode == "stall":
             await self._release.wait()  # until stop(): the client is expected to give up first
@@ -285,6 +297,12 @@ class FakeTwilioAPI:
         return response
 
     @staticmethod
+    def _unauthorized() -> JSONResponse:
+        response = _error(20003, "Authenticate", 401)
+        response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+        return response
+
+    @staticmethod
     def _not_found(path: str) -> JSONResponse:
         return _error(20404, f"The requested resource {path} was not found", 404)
 
@@ -307,6 +325,7 @@ class FakeTwilioAPI:
         if status == "completed" and call.status == "in-progress":
             call.status = "completed"
             call.ended = call.updated
+            self.recordings.call_ended(call.sid)  # its recordings complete with it
 
     def _check_twiml(self, call_sid: str, twiml: str) -> None:
         try:

@@ -143,6 +143,39 @@ async def test_a_status_callback_on_the_other_machine_closes_the_preopened_sessi
     assert row["end_reason"] == "caller_hangup" and row["ended_at"] is not None
 
 
+async def test_a_recording_callback_that_lands_on_the_other_machine_is_handled(
+    world: World,
+) -> None:
+    """Twilio posts a recording's status to the call-scoped URL of the Machine that started it;
+    landing elsewhere, it is replayed there and written (app/recording/callbacks.py)."""
+    world.reset(_config())
+    sid = "RE" + "5" * 32
+    async with world.fleet.caller() as caller:
+        await caller.dial()
+        form = {
+            "RecordingSid": sid,
+            "RecordingStatus": "completed",
+            "RecordingDuration": "61",
+            "RecordingChannels": "2",
+        }
+        url = f"{world.fleet.url}/m/{world.a}/twilio/recording-status"
+        status, _ = await _post(caller, url, form)
+        assert status == 204
+        await _post(caller, "/twilio/status", {"CallStatus": "completed"})
+    hops = [h for h in world.fleet.proxy.hops if h.path.endswith("/recording-status")]
+    assert [(h.landed, h.replayed_to) for h in hops] == [(world.b, world.a)]
+    await asyncio.sleep(0.5)
+    dsn = world.fleet.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow("SELECT * FROM recordings WHERE sid = $1", sid)
+    finally:
+        await conn.close()
+    assert row is not None and row["call_sid"] == caller.call_sid
+    assert row["status"] == "completed" and row["duration_seconds"] == 61
+    assert world.fleet.events(world.a, "recording_status") == 1
+
+
 async def test_an_unanswered_transfer_comes_back_to_the_agent_on_the_machine_holding_the_call(
     world: World,
 ) -> None:
