@@ -5,7 +5,7 @@ console's Checks page show it. Each check answers ok or not, a one-line detail a
 fails, a one-line fix. A check never prints a secret: it names settings, never their values, and
 never shows an API's body (Twilio's account fetch returns the auth token).
 
-CHECKS is a list on purpose: a part that needs a check of its own (a linked calendar) appends
+CHECKS is a list on purpose: a part that needs a check of its own (the linked calendar) adds
 one `Check` to it; `run_checks` runs them in order, each within its own time limit.
 """
 
@@ -24,11 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.base.exceptions import TwilioRestException
 
 from app.business.profile import load_profile
+from app.calendar.errors import CalendarUnavailable
+from app.calendar.links import LinkStore
+from app.calendar.sealing import Sealer
+from app.calendar.service import read_once
 from app.config import ConfigError, Settings, check_database_placement
 from app.db.engine import alembic_config, project_root
 from app.logging import get_logger
 from app.notify.addresses import parse_smtp_url
 from app.staff.accounts import count_accounts
+from app.staff.secret import secret_key
 from app.twilio.numbers import SetupRefused, find_number, points_here, twilio_client
 
 log = get_logger(__name__)
@@ -262,7 +267,37 @@ async def smtp_login(p: Patient) -> Finding:
     return _ok(f"Logged in to {target.host}:{target.port}.")
 
 
-# A calendar check goes at the end of this list once a calendar can be linked.
+async def calendar_linked(p: Patient) -> Finding:
+    """With CALENDAR set: linked, and it answers a read now (app/calendar)."""
+    s = p.settings
+    if s.calendar is None:
+        return _ok("None: bookings stay in the built-in diary.")
+    if p.engine is None:
+        return _fail("Unknown (no database).", "Fix the Database check first.")
+    path = s.business_profile
+    if not path.is_absolute() and not path.exists():
+        path = project_root() / path
+    try:
+        profile = await asyncio.to_thread(load_profile, path)
+        link = await LinkStore(p.engine, Sealer(secret_key(s))).get()
+    except (OSError, ValueError, ConfigError) as exc:
+        return _fail(f"Unknown ({type(exc).__name__}).", "Fix the checks above first.")
+    page = "the console's Calendar page (/staff/calendar)"
+    if link is None or link.provider != s.calendar.value:
+        return _fail(
+            f"{s.calendar.value} is not linked yet: callers can't book.", f"Link it on {page}."
+        )
+    if not link.usable:
+        return _fail(f"Disconnected: {link.last_error}.", f"Link it again on {page}.")
+    try:
+        await read_once(s, profile, p.http, link)
+    except CalendarUnavailable as exc:
+        return _fail(
+            f"{s.calendar.value} cannot be read ({exc.kind}): {exc.message}.", f"See {page}."
+        )
+    return _ok(f"{s.calendar.value} linked and answering.")
+
+
 CHECKS: list[Check] = [
     Check("Settings", settings_valid),
     Check("Public URL", public_url),
@@ -273,6 +308,7 @@ CHECKS: list[Check] = [
     Check("Business profile", business_profile),
     Check("Email (SMTP)", smtp_login),
     Check("Staff login", staff_login),
+    Check("Calendar", calendar_linked),
 ]
 
 

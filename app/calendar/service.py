@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from app.business.profile import BusinessProfile
 from app.calendar.calcom import CalcomCalendar
 from app.calendar.caldav_calendar import CalDavCalendar
 from app.calendar.errors import CalendarUnavailable
@@ -210,3 +211,22 @@ def build_client(settings: Settings, tz: ZoneInfo, http: httpx.AsyncClient, link
         calendar_id = str(link.details.get("calendar_id") or "primary")
         return GoogleCalendar.from_settings(http, settings, secret["refresh_token"], calendar_id)
     return CalcomCalendar.from_settings(http, settings, secret["api_key"])
+
+
+async def read_once(
+    settings: Settings, profile: BusinessProfile, http: httpx.AsyncClient, link: Link
+) -> None:
+    """Prove a usable link answers now: a day of free/busy, or Cal.com's slots of every
+    service's event type. Raises CalendarUnavailable."""
+    client = build_client(settings, profile.tz, http, link)
+    start = datetime.now(UTC)
+    end = start + timedelta(days=1)
+    try:
+        if isinstance(client, CalcomCalendar):
+            for service in profile.services:
+                if service.calcom_event_type_id is not None:
+                    await client.slots(service.calcom_event_type_id, start, end)
+        elif isinstance(client, CalDavCalendar | GoogleCalendar):
+            await client.busy(start, end)
+    finally:
+        await client.aclose()
