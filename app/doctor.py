@@ -150,6 +150,8 @@ async def openai_models(p: Patient) -> Finding:
         "OPENAI_TRANSCRIPTION_MODEL": s.openai_transcription_model,
         "OPENAI_SUMMARY_MODEL": s.openai_summary_model,
     }
+    if s.openai_escalation_model:
+        wanted["OPENAI_ESCALATION_MODEL"] = s.openai_escalation_model
     missing = [f"{k}={v}" for k, v in wanted.items() if v not in available]
     if missing:
         return _fail(

@@ -159,8 +159,9 @@ async def test_openai_key_refused_and_model_missing(
     results = await examine({**good, "openai_api_key": "sk-wrong-key"})
     assert "refused the key" in failed(results, "OpenAI").detail
     assert "sk-wrong-key" not in str(results)
-    results = await examine({**good, "openai_realtime_model": "gpt-nonexistent"})
-    assert "gpt-nonexistent" in failed(results, "OpenAI").detail
+    # A model the service knows, but this key's project cannot use.
+    results = await examine({**good, "openai_realtime_model": "gpt-realtime-1.5"})
+    assert "OPENAI_REALTIME_MODEL=gpt-realtime-1.5" in failed(results, "OpenAI").detail
     results = await examine({**good, "openai_api_key": ""})
     assert "OPENAI_API_KEY" in failed(results, "OpenAI").fix
 
@@ -238,7 +239,7 @@ async def test_the_command_exits_non_zero_on_a_failure_and_prints_fixes(
     assert await asyncio.to_thread(cli.main, ["doctor"]) == 1
     out = capsys.readouterr().out
     assert "FAIL OpenAI" in out and "fix: Set OPENAI_API_KEY" in out
-    assert "ok   Twilio number" in out and "1 of 9 checks failed" in out
+    assert "ok   Twilio number" in out and f"1 of {len(CHECKS)} checks failed" in out
     for secret in ("sk-refused-by-the-double", TOKEN, SMTP_PASSWORD):
         assert secret not in out
     monkeypatch.setenv("PORT", "not-a-port")

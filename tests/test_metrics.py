@@ -101,7 +101,8 @@ async def test_a_scrape_during_a_call_shows_it_live_its_latencies_and_a_tool_err
         == 1
     )
     assert value(ended, "receptionist_call_duration_seconds_count", channel="phone") == 1
-    assert value(ended, "receptionist_spend_usd_total", model="gpt-realtime-2") > 0
+    model = h.settings.openai_realtime_model
+    assert value(ended, "receptionist_spend_usd_total", model=model) > 0
     # Instruments without identities: no sid, number or free text in any label.
     for exposition in (during.text, after):
         labels = " ".join(re.findall(r"\{([^}]*)\}", exposition))

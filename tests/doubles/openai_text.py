@@ -60,11 +60,14 @@ class FakeOpenAIText:
         }
     )
     delay: float = 0.0
-    # What GET /v1/models lists for the key: the service's default models.
+    # What GET /v1/models lists for the key: the service's default models, and others.
     models: list[str] = field(
         default_factory=lambda: [
+            "gpt-realtime-2.1",
+            "gpt-realtime-2.1-mini",
             "gpt-realtime-2",
             "gpt-4o-mini-transcribe",
+            "gpt-5.4-mini",
             "gpt-4.1-mini",
             "gpt-4o-realtime-preview",
         ]
