@@ -20,7 +20,7 @@ Wire details and their sources: PROTOCOLS.md, protocols/calendars.md section 2.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, overload
 from urllib.parse import quote
 
@@ -32,6 +32,7 @@ from app.calendar.http import (
     deadline,
     error_json,
     json_object,
+    parse_instant,
     short,
     status_failure,
     transport_failure,
@@ -230,15 +231,6 @@ def _slot_taken(response: httpx.Response) -> bool:
     return any(text in message for text in SLOT_TAKEN_MESSAGES)
 
 
-def _instant(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError("not a string")
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError("no offset")
-    return moment.astimezone(UTC)
-
-
 def _parse_slots(answer: dict[str, Any]) -> list[Interval]:
     days = answer.get("data")
     if answer.get("status") != "success" or not isinstance(days, dict):
@@ -247,8 +239,8 @@ def _parse_slots(answer: dict[str, Any]) -> list[Interval]:
     try:
         for slots in days.values():
             for slot in slots:
-                start = _instant(slot["start"])
-                end = _instant(slot["end"])  # format=range
+                start = parse_instant(slot["start"])
+                end = parse_instant(slot["end"])  # format=range
                 if start < end:
                     out.append((start, end))
     except (KeyError, TypeError, ValueError):
@@ -275,7 +267,10 @@ def _parse_booking(answer: dict[str, Any], *, strict: bool = True) -> RemoteBook
         if not isinstance(uid, str) or not uid or status not in BOOKING_STATUSES:
             raise ValueError("no uid or an unexpected status")
         return RemoteBooking(
-            uid=uid, start=_instant(data["start"]), end=_instant(data["end"]), status=status
+            uid=uid,
+            start=parse_instant(data["start"]),
+            end=parse_instant(data["end"]),
+            status=status,
         )
     except (KeyError, TypeError, ValueError):
         if not strict:

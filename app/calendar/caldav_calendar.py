@@ -58,17 +58,7 @@ class CalDavCalendar:
             with self._lock:
                 return work()
 
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await asyncio.to_thread(locked)
-        except TimeoutError:
-            raise CalendarUnavailable(
-                "slow", f"the CalDAV server did not answer {what} within {self._timeout:g} s"
-            ) from None
-        except CalendarUnavailable:
-            raise
-        except Exception as exc:
-            raise _unavailable(what, exc) from exc
+        return await _in_thread(what, locked, self._timeout)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -313,12 +303,21 @@ async def list_calendars(
                 raise CalendarUnavailable("rejected", "no calendar was found at that address")
             return exact or found
 
+    # A few PROPFINDs: the principal, its calendars, their properties.
+    return await _in_thread("a request for your calendars", discover, timeout * 3)
+
+
+async def _in_thread(what: str, work: Callable[[], T], timeout: float) -> T:
+    """Run the `caldav` library's blocking `work` in a thread, bounded by `timeout`; every
+    failure is a CalendarUnavailable."""
     try:
-        async with asyncio.timeout(timeout * 3):  # a few PROPFINDs
-            return await asyncio.to_thread(discover)
+        async with asyncio.timeout(timeout):
+            return await asyncio.to_thread(work)
     except TimeoutError:
-        raise CalendarUnavailable("slow", "the CalDAV server did not answer in time") from None
+        raise CalendarUnavailable(
+            "slow", f"the CalDAV server did not answer {what} within {timeout:g} s"
+        ) from None
     except CalendarUnavailable:
         raise
     except Exception as exc:
-        raise _unavailable("a request for your calendars", exc) from exc
+        raise _unavailable(what, exc) from exc

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +32,7 @@ from app.calendar.http import (
     deadline,
     error_json,
     json_object,
+    parse_instant,
     short,
     status_failure,
     transport_failure,
@@ -320,8 +321,8 @@ class GoogleCalendar:
         out: list[Interval] = []
         for item in entry.get("busy") or []:
             try:
-                start = _instant(item["start"])
-                end = _instant(item["end"])
+                start = parse_instant(item["start"])
+                end = parse_instant(item["end"])
             except (KeyError, TypeError, ValueError):
                 raise CalendarUnavailable(
                     "bad_response", f"{PROVIDER} freeBusy has an unreadable busy period"
@@ -329,15 +330,6 @@ class GoogleCalendar:
             if start < end:
                 out.append((start, end))
         return sorted(out)
-
-
-def _instant(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError("not a string")
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError("no offset")
-    return moment.astimezone(UTC)
 
 
 def _refresh_failure(exc: google_exceptions.RefreshError) -> CalendarUnavailable:

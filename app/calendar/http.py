@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -86,3 +87,13 @@ def short(text: object, limit: int = 200) -> str | None:
         return None
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_instant(value: object) -> datetime:
+    """An ISO 8601 time with an offset, as UTC; raises TypeError or ValueError otherwise."""
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("no offset")
+    return moment.astimezone(UTC)

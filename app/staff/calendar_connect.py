@@ -16,7 +16,6 @@ import hashlib
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from starlette.requests import Request
@@ -26,9 +25,8 @@ from app.calendar.calcom import CalcomCalendar
 from app.calendar.errors import CalendarUnavailable
 from app.calendar.google import GoogleCalendar
 from app.calendar.google_oauth import consent_url, exchange_code
-from app.calendar.service import BusinessCalendar
 from app.logging import get_logger
-from app.staff.calendar_page import CalendarPages, in_words
+from app.staff.calendar_page import CalendarPages, form_field, in_words, linked_as
 from app.staff.context import Console
 from app.staff.sessions import Signer
 
@@ -38,22 +36,11 @@ STATE_COOKIE = "calendar_oauth"
 STATE_SECONDS = 600
 
 
-def _field(form: Any, name: str, limit: int = 500) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
 class CalendarConnect:
     def __init__(self, console: Console, pages: CalendarPages, key: bytes) -> None:
         self.console = console
         self.pages = pages
         self._signer = Signer(key, "calendar-oauth-state")
-
-    def _calendar(self, request: Request, provider: str) -> BusinessCalendar | None:
-        calendar: BusinessCalendar | None = request.app.state.runtime.calendar
-        if calendar is None or calendar.provider is None or calendar.provider.value != provider:
-            return None
-        return calendar
 
     def _done(self, request: Request) -> Response:
         return RedirectResponse(request.url_for("staff:calendar").path + "?done=linked", 303)
@@ -67,7 +54,7 @@ class CalendarConnect:
 
     async def google_start(self, request: Request) -> Response:
         settings = self.console.settings
-        if self._calendar(request, "google") is None or settings.google_client_id is None:
+        if linked_as(request, "google") is None or settings.google_client_id is None:
             return await self.pages.show(request, 409, error="CALENDAR is not set to google.")
         state = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
@@ -97,7 +84,7 @@ class CalendarConnect:
 
     async def google_callback(self, request: Request) -> Response:
         settings = self.console.settings
-        calendar = self._calendar(request, "google")
+        calendar = linked_as(request, "google")
         params = request.query_params
         if calendar is None or settings.google_client_id is None:
             return await self.pages.show(request, 409, error="CALENDAR is not set to google.")
@@ -142,10 +129,10 @@ class CalendarConnect:
     # -- Cal.com ---------------------------------------------------------------------------
 
     async def calcom(self, request: Request) -> Response:
-        calendar = self._calendar(request, "calcom")
+        calendar = linked_as(request, "calcom")
         if calendar is None:
             return await self.pages.show(request, 409, error="CALENDAR is not set to calcom.")
-        key = _field(await request.form(), "api_key", 200)
+        key = form_field(await request.form(), "api_key", 200)
         if not key:
             return await self.pages.show(request, 400, error="Paste your Cal.com API key.")
         services = request.app.state.runtime.business.profile.services

@@ -38,7 +38,15 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _field(form: Any, name: str, limit: int = 500) -> str:
+def linked_as(request: Request, provider: str) -> BusinessCalendar | None:
+    """The business's calendar when CALENDAR is `provider`, else None."""
+    calendar = _runtime(request).calendar
+    if calendar is None or calendar.provider is None or calendar.provider.value != provider:
+        return None
+    return calendar
+
+
+def form_field(form: Any, name: str, limit: int = 500) -> str:
     value = form.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""
 
@@ -85,20 +93,17 @@ class CalendarPages:
     async def page(self, request: Request) -> Response:
         return await self.show(request)
 
-    def _calendar(self, request: Request) -> BusinessCalendar | None:
-        return _runtime(request).calendar
-
     async def link_caldav(self, request: Request) -> Response:
         """Link a CalDAV calendar. Where the address holds several, the owner picks one; the
         app password travels back with that choice sealed (never in plain text), 10 minutes."""
-        calendar = self._calendar(request)
-        if calendar is None or calendar.provider is None or calendar.provider.value != "caldav":
+        calendar = linked_as(request, "caldav")
+        if calendar is None:
             return await self.show(request, 409, error="CALENDAR is not set to caldav.")
         form = await request.form()
-        url, user = _field(form, "url"), _field(form, "username")
+        url, user = form_field(form, "url"), form_field(form, "username")
         sealer = calendar.links.sealer
-        password = _field(form, "password") or (
-            sealer.open_text(_field(form, "sealed", 2000), CHOICE_SECONDS) or ""
+        password = form_field(form, "password") or (
+            sealer.open_text(form_field(form, "sealed", 2000), CHOICE_SECONDS) or ""
         )
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -116,7 +121,7 @@ class CalendarPages:
         timeout = self.console.settings.calendar_timeout_seconds
         try:
             found = await list_calendars(url, user, password, timeout)
-            chosen = [c for c in found if c[0] == _field(form, "calendar_url")]
+            chosen = [c for c in found if c[0] == form_field(form, "calendar_url")]
             if not chosen and len(found) > 1:
                 return await self.show(
                     request,
@@ -143,7 +148,7 @@ class CalendarPages:
         return RedirectResponse(self._page(request) + "?done=linked", 303)
 
     async def unlink(self, request: Request) -> Response:
-        calendar = self._calendar(request)
+        calendar = _runtime(request).calendar
         if calendar is not None:
             await calendar.links.unlink()
             await calendar.forget()
@@ -155,7 +160,7 @@ class CalendarPages:
         runtime = _runtime(request)
         form = await request.form()
         profile = runtime.business.profile
-        service = profile.service(_field(form, "service", 80)) or profile.services[0]
+        service = profile.service(form_field(form, "service", 80)) or profile.services[0]
         today = datetime.now(profile.tz).date()
         found: list[tuple[date, datetime]] = []
         try:

@@ -1,4 +1,4 @@
-"""Signing in to a running receptionist's console, for the calendar tests."""
+"""A running receptionist for the calendar tests: signing in to its console, linking it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from app.staff.accounts import add_account
+from tests.calendar.radicale import PASSWORD, USER
 from tests.doubles.harness import CallHarness
 from tests.signin import csrf_of, sign_in
 
@@ -34,3 +35,15 @@ async def post_form(
 async def cancel(http: httpx.AsyncClient, appointment_id: str) -> None:
     path = f"/staff/appointments/{appointment_id}/cancel"
     assert (await post_form(http, path, path)).status_code == 303
+
+
+async def link_caldav(h: CallHarness, calendar_url: str, password: str = PASSWORD) -> None:
+    """Link the receptionist to a CalDAV calendar as the Calendar page would have."""
+    assert h.runtime.calendar is not None
+    details = {"url": calendar_url, "calendar_url": calendar_url, "username": USER}
+    await h.runtime.calendar.links.link("caldav", details, {"password": password})
+    await h.runtime.calendar.forget()
+
+
+async def nobody(*_: object) -> None:
+    """An on_disconnect that tells no one (the tests that build a BusinessCalendar by hand)."""

@@ -14,7 +14,8 @@ import pytest
 
 from app.functions.business_client import BusinessError
 from app.staff.accounts import add_account
-from tests.calendar.radicale import PASSWORD, USER, Radicale, busy_event
+from tests.calendar.console_kit import link_caldav
+from tests.calendar.radicale import Radicale, busy_event
 from tests.doubles.harness import CallHarness, until_quiet
 from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
 from tests.signin import csrf_of, sign_in
@@ -30,13 +31,6 @@ def day_after_tomorrow() -> date:
 
 def at(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, 0, tzinfo=NY)
-
-
-async def link(h: CallHarness, calendar_url: str) -> None:
-    assert h.runtime.calendar is not None
-    details = {"url": calendar_url, "calendar_url": calendar_url, "username": USER, "name": "Work"}
-    await h.runtime.calendar.links.link("caldav", details, {"password": PASSWORD})
-    await h.runtime.calendar.forget()
 
 
 async def offered(h: CallHarness, day: date) -> list[datetime]:
@@ -72,7 +66,7 @@ async def test_a_call_books_and_the_event_lands_in_the_calendar_then_a_cancel_re
     async with CallHarness(
         db_url, tmp_path, model_config=config, business_profile=PROFILE, calendar="caldav"
     ) as h:
-        await link(h, calendar_url)
+        await link_caldav(h, calendar_url)
         async with h.caller() as caller:
             await caller.call()
             await caller.wait_until_heard(400)
@@ -126,7 +120,7 @@ async def test_a_busy_block_typed_into_the_calendar_is_not_offered_and_is_refuse
     async with CallHarness(
         db_url, tmp_path, business_profile=PROFILE, calendar="caldav", calendar_cache_seconds=0.5
     ) as h:
-        await link(h, calendar_url)
+        await link_caldav(h, calendar_url)
         before = await offered(h, day)
         ten = at(day, 10).astimezone(UTC)
         assert ten in before

@@ -20,6 +20,7 @@ from app.calendar.sealing import Sealer
 from app.calendar.service import BusinessCalendar
 from app.calendar.writer import CalendarWriter
 from app.config import load_settings
+from tests.calendar.console_kit import nobody
 from tests.calendar.radicale import PASSWORD, USER, Radicale, busy_event
 from tests.doubles.server import serve_app
 
@@ -27,10 +28,6 @@ PROFILE = load_profile(Path(__file__).resolve().parents[1] / "fixtures" / "alway
 NY = ZoneInfo("America/New_York")
 TOKEN = "dst-test-token"
 HOUR = timedelta(hours=1)
-
-
-async def _nobody(*_: object) -> None:
-    return None
 
 
 @contextlib.asynccontextmanager
@@ -42,7 +39,7 @@ async def linked_api(
     details = {"calendar_url": calendar_url, "username": USER}
     await links.link("caldav", details, {"password": PASSWORD})
     async with httpx.AsyncClient() as http:
-        calendar = BusinessCalendar(settings, links, NY, http, _nobody)
+        calendar = BusinessCalendar(settings, links, NY, http, nobody)
         writer = CalendarWriter(engine, calendar, None)
         view = CalendarView(calendar, PROFILE, engine)
         app = business_app(PROFILE, engine, TOKEN, clock=lambda: now, calendar=view)

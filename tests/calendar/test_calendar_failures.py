@@ -14,7 +14,8 @@ import pytest
 
 from app.functions.business_client import BusinessError
 from app.staff.accounts import add_account
-from tests.calendar.radicale import PASSWORD, USER, Radicale
+from tests.calendar.console_kit import link_caldav
+from tests.calendar.radicale import Radicale
 from tests.calendar.stall import closed_port_url, stalled_server
 from tests.doubles.harness import CallHarness, until_quiet
 from tests.doubles.realtime.config import AudioReply, FakeRealtimeConfig, FunctionCallReply
@@ -23,13 +24,6 @@ from tests.signin import sign_in
 PROFILE = Path(__file__).resolve().parents[1] / "fixtures" / "always_open.toml"
 NY = ZoneInfo("America/New_York")
 OWNER = "+15557770000"
-
-
-async def link(h: CallHarness, calendar_url: str, password: str = PASSWORD) -> None:
-    assert h.runtime.calendar is not None
-    details = {"url": calendar_url, "calendar_url": calendar_url, "username": USER}
-    await h.runtime.calendar.links.link("caldav", details, {"password": password})
-    await h.runtime.calendar.forget()
 
 
 def tomorrow() -> str:
@@ -76,11 +70,11 @@ async def test_a_calendar_that_is_down_or_hangs_gets_a_message_offered_not_a_tim
         db_url, tmp_path, model_config=script(), business_profile=PROFILE, calendar="caldav"
     ) as h:
         if how == "down":
-            await link(h, closed_port_url() + "owner/cal/")
+            await link_caldav(h, closed_port_url() + "owner/cal/")
             row = await check_in_a_call(h)
         else:
             with stalled_server() as url:
-                await link(h, url + "owner/cal/")
+                await link_caldav(h, url + "owner/cal/")
                 row = await check_in_a_call(h)
         assert h.model.violations == []
     assert row["ok"] is False
@@ -94,7 +88,7 @@ async def test_availability_answers_503_fast_and_is_not_retried_when_the_calenda
 ) -> None:
     async with CallHarness(db_url, tmp_path, business_profile=PROFILE, calendar="caldav") as h:
         with stalled_server() as url:
-            await link(h, url + "owner/cal/")
+            await link_caldav(h, url + "owner/cal/")
             loop = asyncio.get_running_loop()
             began = loop.time()
             day = datetime.fromisoformat(tomorrow()).date()
@@ -129,7 +123,7 @@ async def test_a_revoked_password_disconnects_the_calendar_and_tells_the_owner_o
         calendar="caldav",
         notify_sms_to=OWNER,
     ) as h:
-        await link(h, calendar_url, password="revoked-app-password")
+        await link_caldav(h, calendar_url, password="revoked-app-password")
         day = datetime.fromisoformat(tomorrow()).date()
         for _ in range(3):  # three callers ask; the owner is told once
             with pytest.raises(BusinessError) as caught:

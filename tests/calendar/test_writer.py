@@ -20,13 +20,10 @@ from app.calendar.sealing import Sealer
 from app.calendar.service import BusinessCalendar
 from app.calendar.writer import CalendarWriter
 from app.config import load_settings
+from tests.calendar.console_kit import nobody
 from tests.calendar.radicale import PASSWORD, USER, Radicale, running_radicale
 
 NY = ZoneInfo("America/New_York")
-
-
-async def _nobody(*_: object) -> None:
-    return None
 
 
 async def add_booking(engine: AsyncEngine, start: datetime, provider: str = "caldav") -> str:
@@ -57,7 +54,7 @@ async def writer_for(engine: AsyncEngine, http: httpx.AsyncClient, url: str) -> 
     settings = load_settings(calendar="caldav", _env_file=None)
     links = LinkStore(engine, Sealer(b"w" * 32))
     await links.link("caldav", {"calendar_url": url, "username": USER}, {"password": PASSWORD})
-    calendar = BusinessCalendar(settings, links, NY, http, _nobody)
+    calendar = BusinessCalendar(settings, links, NY, http, nobody)
     return CalendarWriter(engine, calendar, None, backoff_initial=0.01, backoff_max=0.01)
 
 
