@@ -126,11 +126,11 @@ async def forget(conn: AsyncConnection, number: str, by: str) -> int:
         ),
         {"n": number},
     )
-    # summary_status 'forgotten': the summariser never writes a summary on these again.
+    # summary_status 'skipped': the summariser never writes a summary on these again.
     cleared = await conn.execute(
         text(
             "UPDATE calls SET summary = NULL, call_reason = NULL, callback_reason = NULL, "
-            "transfer_summary = NULL, summary_status = 'forgotten' WHERE from_number = :n"
+            "transfer_summary = NULL, summary_status = 'skipped' WHERE from_number = :n"
         ),
         {"n": number},
     )
