@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,9 @@ MODEL_REFUSED_FIX = (
     "your OpenAI project can use (GET /v1/models lists them), or give the project access; "
     "until then every call goes to HUMAN_TRANSFER_NUMBER"
 )
+# Callers' notes kept for the later sessions of their calls (reconnect, ladder, resume), newest
+# last; the oldest are dropped beyond this many, long after their calls have ended.
+NOTES_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class ModelSessions:
         self.prepared = prepared
         self._now = now
         self._refusal_logged = False
+        self._notes: OrderedDict[str, str] = OrderedDict()
 
     def instructions(self, disclose_recording: bool, caller_note: str | None = None) -> str:
         """The call's instructions: the business's prompt, then the caller's note if any."""
@@ -110,12 +115,22 @@ class ModelSessions:
             return first
 
         async def with_note(note: Awaitable[str | None]) -> Sequence[str]:
-            return messages(await note)
+            found = await note
+            if found:
+                self._keep_note(call_sid, found)
+            return messages(found)
 
-        opening = (
-            messages(None) if caller_note is None else asyncio.ensure_future(with_note(caller_note))
-        )
+        if caller_note is None:  # a later session of the call tells what its first was told
+            opening: Sequence[str] | Awaitable[Sequence[str]] = messages(self._notes.get(call_sid))
+        else:
+            opening = asyncio.ensure_future(with_note(caller_note))
         return ModelSession(self._settings, call_sid, opening, model=model)
+
+    def _keep_note(self, call_sid: str, note: str) -> None:
+        self._notes[call_sid] = note
+        self._notes.move_to_end(call_sid)
+        while len(self._notes) > NOTES_KEPT:
+            self._notes.popitem(last=False)
 
     def prepare(
         self,

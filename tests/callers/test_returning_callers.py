@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from app.callers.memory import HEADER, MAX_NOTE_CHARS
 from app.staff.accounts import add_account
@@ -142,3 +143,41 @@ async def test_forget_from_the_console_removes_the_memory(harness: CallHarness) 
     assert await harness.fetch_one("SELECT 1 FROM messages WHERE call_sid = :s", s=sid)
     instructions, _ = await instructions_of_a_call(harness, ADA)
     assert HEADER not in instructions and "Ada" not in instructions
+
+
+async def test_the_ladders_big_model_is_told_the_note_too(db_url: str, tmp_path: Path) -> None:
+    config = FakeRealtimeConfig(
+        greeting=AudioReply("Hi, how can I help?", 400),
+        caller_transcripts=["Can you explain my insurance claim?"],
+        replies=[
+            FunctionCallReply("escalate", {"reason": "insurance claim"}),
+            AudioReply("Let me bring in a colleague.", 600),
+        ],
+    )
+    async with CallHarness(
+        db_url,
+        tmp_path,
+        model_config=config,
+        openai_realtime_model="gpt-realtime-2.1-mini",
+        openai_escalation_model="gpt-realtime-2.1",
+    ) as h:
+        async with h.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO calls (call_sid, from_number, started_at, ended_at, summary, "
+                    "summary_status) VALUES ('CAada', :n, now() - interval '1 day', "
+                    "now() - interval '1 day', 'Ada asked about a crown.', 'done')"
+                ),
+                {"n": ADA},
+            )
+        async with h.caller(CallerConfig(from_number=ADA)) as caller:
+            await caller.call()
+            await caller.wait_until_heard(400)
+            await caller.say_and_wait(600)
+            await h.model.wait_for_sessions(2, timeout=10)
+            await caller.hangup()
+        await h.wait_call_ended(caller.call_sid)
+    small, big = h.model.sessions
+    for session in (small, big):
+        assert session.session_config is not None
+        assert "Ada asked about a crown." in session.session_config["instructions"]
