@@ -24,6 +24,7 @@ from app.calendar.sealing import Sealer
 from app.calendar.service import BusinessCalendar
 from app.calendar.writer import CalendarWriter
 from app.call.ports import CallServices
+from app.callers.service import build_callers
 from app.config import Settings
 from app.db.embedded import EmbeddedPostgres
 from app.db.engine import make_engine, project_root, upgrade
@@ -193,6 +194,7 @@ async def runtime(settings: Settings, business: BusinessBackend) -> AsyncIterato
             business=business,
             services=services,
             recordings_api=recordings_api,
+            callers=build_callers(settings, engine, profile.tz, _utcnow),
             metrics=metrics,
             checkup=Checkup(settings, engine),
             calendar=linked[0] if linked else None,

@@ -48,6 +48,16 @@ class CalendarProvider(StrEnum):
     CALDAV = "caldav"
 
 
+class AnonymousCallers(StrEnum):
+    ANSWER = "answer"
+    REJECT = "reject"
+
+
+class SpamPolicy(StrEnum):
+    OFF = "off"
+    REJECT_FAILED = "reject-failed"
+
+
 class ConfigError(Exception):
     """A setting has a value we cannot run with; the message is one line naming the variable."""
 
@@ -116,6 +126,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     staff_session_idle_minutes: int = Field(default=120, ge=1)
     transcript_retention_days: int | None = Field(default=None, ge=1)
+    # Callers (app/callers): returning callers remembered; withheld numbers and failed caller
+    # IDs answered or turned away (blocked numbers always are).
+    caller_memory: bool = True
+    anonymous_callers: AnonymousCallers = AnonymousCallers.ANSWER
+    spam_policy: SpamPolicy = SpamPolicy.OFF
     # The dev phone (app/phone): a simulated transfer nobody settles ends the call after this.
     dev_phone_ring_seconds: PositiveSeconds = 120.0
 
@@ -361,6 +376,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_false(cls, value: object) -> object:
         return False if value == "" else value
+
+    @field_validator("caller_memory", mode="before")
+    @classmethod
+    def _empty_is_true(cls, value: object) -> object:
+        return True if value == "" else value
 
     @field_validator(
         "twilio_account_sid",

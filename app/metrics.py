@@ -71,7 +71,7 @@ class Metrics:
         )
         self.calls_rejected = Counter(
             f"{p}_calls_rejected",
-            "Calls turned away before the agent (capacity, draining).",
+            "Calls turned away before the agent (capacity, draining; blocked, anonymous, spam).",
             ["reason"],
             registry=r,
         )

@@ -11,6 +11,7 @@ from app.calendar.service import BusinessCalendar
 from app.calendar.writer import CalendarWriter
 from app.call.driver import CallDriver
 from app.call.ports import CallServices
+from app.callers.service import Callers
 from app.config import Settings
 from app.db.history import CallHistory
 from app.db.store import CallStore
@@ -45,6 +46,7 @@ class Runtime:
     metrics: Metrics
     checkup: Checkup  # the doctor's checks, for the front door and the console
     recordings_api: TwilioRecordings
+    callers: Callers  # blocked / anonymous / spam screen and returning-caller memory
     # The business's linked calendar and its event writer (None: CALENDAR is not set).
     calendar: BusinessCalendar | None = None
     calendar_writer: CalendarWriter | None = None

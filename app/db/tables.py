@@ -68,6 +68,8 @@ calls = Table(
     Column("summary_attempts", Integer, nullable=False, server_default="0"),
     Column("summary_claimed_at", DateTime(timezone=True)),
     Column("summarized_at", DateTime(timezone=True)),
+    # Twilio's StirVerstat as sent (SHAKEN/STIR; migration 0013); NULL when none came.
+    Column("stir_verstat", Text),
 )
 
 # Stream tokens used by any Machine (app/db/stream_tokens.py): a token is accepted once.
@@ -126,4 +128,5 @@ OUTCOMES = (
     "info_provided",
     "no_resolution",
     "abandoned",
+    "rejected",  # turned away at the webhook: blocked, anonymous or spam (app/callers/)
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -25,6 +25,10 @@ CLOSED = None  # sentinel in `frames`: the model socket is gone
 
 
 Sink = Callable[[str | bytes | None], None]
+# The opening messages, or a future of them: a session opened at webhook time connects while
+# what it needs to say first (e.g. instructions with the caller's note) is still being looked
+# up, so the lookup costs the greeting nothing unless it is slower than the connect.
+Opening = Sequence[str] | Awaitable[Sequence[str]]
 
 
 class ModelSession:
@@ -35,7 +39,7 @@ class ModelSession:
         self,
         settings: Settings,
         call_sid: str,
-        first_messages: Sequence[str] = (),
+        first_messages: Opening = (),
         connect_timeout: float = 5.0,
         model: str | None = None,
     ) -> None:
@@ -44,7 +48,7 @@ class ModelSession:
         self.frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._sink: Sink = self.frames.put_nowait
         self._settings = settings
-        self._first = list(first_messages)
+        self._first = first_messages
         self._connect_timeout = connect_timeout
         self._ws: ClientConnection | None = None
         self._ready = asyncio.Event()
@@ -70,7 +74,8 @@ class ModelSession:
                     open_timeout=self._connect_timeout,
                 )
             self._ws = ws
-            for message in self._first:
+            first = self._first
+            for message in first if isinstance(first, Sequence) else await first:
                 await ws.send(message)
             self._ready.set()
             async for frame in ws:

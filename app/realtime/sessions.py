@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.callers.memory import add_caller_note
 from app.config import Settings
 from app.functions.escalate import NAME as ESCALATE_TOOL
 from app.logging import get_logger
@@ -20,6 +23,9 @@ MODEL_REFUSED_FIX = (
     "your OpenAI project can use (GET /v1/models lists them), or give the project access; "
     "until then every call goes to HUMAN_TRANSFER_NUMBER"
 )
+# Callers' notes kept for the later sessions of their calls (reconnect, ladder, resume), newest
+# last; the oldest are dropped beyond this many, long after their calls have ended.
+NOTES_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -53,11 +59,13 @@ class ModelSessions:
         self.prepared = prepared
         self._now = now
         self._refusal_logged = False
+        self._notes: OrderedDict[str, str] = OrderedDict()
 
-    def instructions(self, disclose_recording: bool) -> str:
+    def instructions(self, disclose_recording: bool, caller_note: str | None = None) -> str:
+        """The call's instructions: the business's prompt, then the caller's note if any."""
         now = self._now()
         prompt = self._prompt
-        return render_instructions(
+        rendered = render_instructions(
             prompt.template,
             PromptContext(
                 business_name=prompt.name,
@@ -67,6 +75,7 @@ class ModelSessions:
                 disclose_recording=disclose_recording,
             ),
         )
+        return add_caller_note(rendered, caller_note)
 
     @property
     def escalation_model(self) -> str | None:
@@ -86,26 +95,60 @@ class ModelSessions:
         disclose_recording: bool = False,
         extra: list[str] | None = None,
         model: str | None = None,
+        caller_note: Awaitable[str | None] | None = None,
     ) -> ModelSession:
         """Connect now (in the background); `extra` items go in before any greeting.
 
         `model` is the ladder's big model when the call moves to it; else OPENAI_REALTIME_MODEL.
+        `caller_note`: the returning caller's note, still being looked up (app/callers/): the
+        socket connects meanwhile and the instructions are written once it is known.
         """
         model = model or self._settings.openai_realtime_model
-        session = session_config(
-            self._settings, self.instructions(disclose_recording), self.tools_for(model), model
-        )
-        first = opening_messages(session, greet=False) + (extra or [])
-        if greet:
-            first += opening_messages(session, greet=True)[1:]
-        return ModelSession(self._settings, call_sid, first, model=model)
+        tools = self.tools_for(model)
+
+        def messages(note: str | None) -> list[str]:
+            instructions = self.instructions(disclose_recording, note)
+            session = session_config(self._settings, instructions, tools, model)
+            first = opening_messages(session, greet=False) + (extra or [])
+            if greet:
+                first += opening_messages(session, greet=True)[1:]
+            return first
+
+        async def with_note(note: Awaitable[str | None]) -> Sequence[str]:
+            found = await note
+            if found:
+                self._keep_note(call_sid, found)
+            return messages(found)
+
+        if caller_note is None:  # a later session of the call tells what its first was told
+            opening: Sequence[str] | Awaitable[Sequence[str]] = messages(self._notes.get(call_sid))
+        else:
+            opening = asyncio.ensure_future(with_note(caller_note))
+        return ModelSession(self._settings, call_sid, opening, model=model)
+
+    def _keep_note(self, call_sid: str, note: str) -> None:
+        self._notes[call_sid] = note
+        self._notes.move_to_end(call_sid)
+        while len(self._notes) > NOTES_KEPT:
+            self._notes.popitem(last=False)
 
     def prepare(
-        self, call_sid: str, *, disclose_recording: bool = False, extra: list[str] | None = None
+        self,
+        call_sid: str,
+        *,
+        disclose_recording: bool = False,
+        extra: list[str] | None = None,
+        caller_note: Awaitable[str | None] | None = None,
     ) -> None:
         """Open a session that starts its greeting now, for the stream on its way."""
         self.prepared.add(
-            self.open(call_sid, greet=True, disclose_recording=disclose_recording, extra=extra)
+            self.open(
+                call_sid,
+                greet=True,
+                disclose_recording=disclose_recording,
+                extra=extra,
+                caller_note=caller_note,
+            )
         )
 
     def refused(self, code: str, message: str) -> None:

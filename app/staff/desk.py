@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.business.hours import local_day_bounds
+from app.callers.console import rejected_since
 
 MESSAGES_PAGE = 50
 APPOINTMENTS_LIMIT = 300
@@ -129,6 +130,12 @@ class Today:
     failed_days: int = FAILED_NOTIFICATIONS_DAYS
     # Today's turn latency (ms): p50, p90 and how many agent turns they cover; None: no turns.
     turn_latency: tuple[int, int, int] | None = None
+    # Calls turned away at the webhook today, by why (blocked, anonymous, spam; app/callers/).
+    rejected: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(n for _, n in self.rejected)
 
 
 async def turn_latency(conn: AsyncConnection, since: datetime) -> tuple[int, int, int] | None:
@@ -182,6 +189,7 @@ async def today(
     """Calls since local midnight by outcome, messages waiting, what is next, who is on now,
     and the notifications that failed this week."""
     start, _ = local_day_bounds(tz, now.astimezone(tz).date())
+    # Calls turned away (blocked, anonymous, spam) are counted apart: nobody answered them.
     counts = [
         (r.outcome, r.n)
         for r in await conn.execute(
@@ -189,7 +197,8 @@ async def today(
                 "SELECT coalesce(o.outcome, CASE WHEN c.ended_at IS NULL THEN 'in_progress' "
                 "ELSE 'no_outcome' END) AS outcome, count(*) AS n "
                 "FROM calls c LEFT JOIN call_outcomes o ON o.call_sid = c.call_sid "
-                "WHERE c.started_at >= :start GROUP BY 1 ORDER BY 2 DESC, 1"
+                "WHERE c.started_at >= :start AND o.outcome IS DISTINCT FROM 'rejected' "
+                "GROUP BY 1 ORDER BY 2 DESC, 1"
             ),
             {"start": start},
         )
@@ -224,4 +233,5 @@ async def today(
         failed_count=failed_count,
         failed=failed,
         turn_latency=await turn_latency(conn, start),
+        rejected=await rejected_since(conn, start),
     )

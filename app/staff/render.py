@@ -14,6 +14,7 @@ import orjson
 from markupsafe import Markup, escape
 from starlette.templating import Jinja2Templates
 
+from app.callers.numbers import is_withheld
 from app.staff.calls import MARK_END, MARK_START
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -26,6 +27,7 @@ OUTCOME_LABELS = {
     "info_provided": "Answered a question",
     "no_resolution": "Not resolved",
     "abandoned": "Hung up early",
+    "rejected": "Turned away",
     "in_progress": "In progress",
     "no_outcome": "No outcome",
 }
@@ -74,6 +76,14 @@ def caller(call: Mapping[str, Any]) -> str:
     return phone(call.get("from_number"))
 
 
+def caller_number(call: Mapping[str, Any]) -> str:
+    """The number a caller page is about; "" for a dev phone call or a withheld number."""
+    number = call.get("from_number")
+    if call.get("channel") == "dev_phone" or is_withheld(number):
+        return ""
+    return str(number)
+
+
 def duration(value: timedelta | float | int | None) -> str:
     if value is None:
         return "–"
@@ -116,6 +126,7 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
         tel=tel_href,
         phone=phone,
         caller=caller,
+        caller_number=caller_number,
         duration=duration,
         offset=offset,
         marked=marked,

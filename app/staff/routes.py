@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings
 from app.staff.calendar_connect import CalendarConnect
 from app.staff.calendar_page import CalendarPages
+from app.staff.callers import CallerPages
 from app.staff.context import Console
 from app.staff.guard import GuardConfig, StaffGuard
 from app.staff.headers import SecurityHeaders
@@ -70,6 +71,7 @@ def staff_mount(
     pages = Pages(console)
     calendar = CalendarPages(console)
     connect = CalendarConnect(console, calendar, key)
+    caller = CallerPages(console)
     routes = [
         Route("/", pages.today, name="today"),
         Route("/login", login.login, methods=["GET", "POST"], name="login"),
@@ -78,6 +80,11 @@ def staff_mount(
         Route("/checks", pages.checks, name="checks"),
         Route("/calls/{call_sid}", pages.call, name="call"),
         Route("/calls/{call_sid}/live", pages.call_live, name="call_live"),
+        Route("/callers/blocked", caller.blocked, name="blocked"),
+        Route("/callers/{number}", caller.page, name="caller"),
+        Route("/callers/{number}/block", caller.block, methods=["POST"], name="caller_block"),
+        Route("/callers/{number}/unblock", caller.unblock, methods=["POST"], name="caller_unblock"),
+        Route("/callers/{number}/forget", caller.forget, methods=["POST"], name="caller_forget"),
         Route("/messages", pages.messages, name="messages"),
         Route(
             "/messages/{message_id}/handled",

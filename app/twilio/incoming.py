@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,23 @@ def _refusal(runtime: Runtime, base: str, redirected: bool) -> VoiceResponse | N
     return None
 
 
+def _turned_away(runtime: Runtime, call_sid: str, reason: str) -> Response:
+    """`<Reject reason="busy"/>`: the call is never answered, so neither Twilio nor OpenAI bill
+    it; the calls row (written just before) is closed with the outcome `rejected`."""
+    runtime.store.call(
+        call_sid,
+        ended_at=datetime.now(UTC),
+        end_reason=reason,
+        summary_status="skipped",  # nothing was said: nothing to summarise
+    )
+    runtime.store.outcome(call_sid, "rejected", {"reason": reason})
+    runtime.metrics.calls_rejected.labels(reason).inc()
+    log.info("call_rejected", reason=reason)
+    response = VoiceResponse()
+    response.reject(reason="busy")  # Twilio: only as the first verb does <Reject> cost nothing
+    return twiml(response)
+
+
 def _hand_to_human(hook: Webhook) -> Response:
     """When taking the call fails: an apology and the hand-off to a person, never silence."""
     return twiml(handoff.to_human(hook.runtime.settings, handoff.SORRY_BROKEN))
@@ -77,15 +95,24 @@ async def incoming_call(hook: Webhook) -> Response:
         model=settings.openai_realtime_model,
         started_at=datetime.now(UTC),
         machine_id=machines.self_id,  # where the status callback is replayed to (app/fleet/)
+        stir_verstat=params.get("StirVerstat"),  # SHAKEN/STIR, US only (app/callers/numbers.py)
     )
+    # Blocked, anonymous (ANONYMOUS_CALLERS) or spam (SPAM_POLICY): turned away before any model
+    # session is opened (app/callers/screen.py).
+    reason = await runtime.callers.screen.verdict(from_number, params.get("StirVerstat"))
+    if reason is not None:
+        return _turned_away(runtime, call_sid, reason)
     refusal = _refusal(runtime, base, hook.request.query_params.get("handoff") == "1")
     if refusal is not None:
         return twiml(refusal)
     # Decided once for the whole call, carried in the stream token; `calls.recording_disclosed`
     # is written when a session that was told to disclose has actually greeted the caller.
     disclose = must_disclose(settings, params.get("FromState"))
+    # A returning caller's note is looked up while the model's socket connects (app/callers/).
+    memory = runtime.callers.memory
+    note = asyncio.ensure_future(memory.note_for(from_number, call_sid)) if memory else None
     # Open the model now: the greeting is generated while Twilio sets up the stream.
-    runtime.sessions.prepare(call_sid, disclose_recording=disclose)
+    runtime.sessions.prepare(call_sid, disclose_recording=disclose, caller_note=note)
     token = runtime.tokens.issue(call_sid, disclose_recording=disclose, machine_id=machines.self_id)
     context = {"from": from_number or "", "from_state": params.get("FromState") or ""}
     # Every URL of this call names this Machine (`/m/<id>/twilio/...` on a Fly fleet), so Fly's
